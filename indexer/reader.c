@@ -1,0 +1,875 @@
+/*
+ * reader.c - opening, validating and reading an index file.
+ *
+ * The file is mapped read-only.  Opening checks the header, the TOC and
+ * every section's checksum (unless CPQ_OPEN_NO_CHECKSUM), then the sizes
+ * and cross-section invariants that later reads rely on, so that lookups
+ * need only cheap bounds checks.  Every length and offset read from the
+ * file is range-checked before use; a damaged file gives CPQ_ECORRUPT with
+ * the section named, never a crash.  cpq_index_verify goes further and
+ * decodes everything.
+ */
+#define ZSTD_STATIC_LINKING_ONLY
+#include "cpqindex.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#include "bm25.h"
+#include "endian.h"
+#include "format.h"
+
+typedef struct sect {
+    const uint8_t *p;
+    uint64_t off, len, sum;
+    int present;
+} sect;
+
+struct cpq_index {
+    uint8_t *map;
+    uint64_t size;
+    sect s[CPQ_SEC_COUNT_];
+    uint32_t nsec;
+    cpq_section_info order[CPQ_MAX_SECTIONS]; /* TOC order */
+    cpq_index_info info;
+    char language[CPQ_LANG_MAX];
+    char *stopwords;
+    uint64_t nblocks_terms;  /* term index entries */
+    int has_dict;
+    ZSTD_DDict *ddict;
+};
+
+static const char *const secname[CPQ_SEC_COUNT_] = {
+    [CPQ_SEC_META] = "meta",           [CPQ_SEC_TERMINDEX] = "termindex",
+    [CPQ_SEC_TERMS] = "terms",         [CPQ_SEC_POSTINGS] = "postings",
+    [CPQ_SEC_POSITIONS] = "positions", [CPQ_SEC_LENGTHS] = "lengths",
+    [CPQ_SEC_PASSAGES] = "passages",   [CPQ_SEC_DOCS] = "docs",
+    [CPQ_SEC_DOCIDS] = "docids",       [CPQ_SEC_DOCMAP] = "docmap",
+    [CPQ_SEC_STORE] = "store",         [CPQ_SEC_ZDICT] = "zdict",
+};
+
+#define CORRUPT(e, sec, ...) cpq_err_set((e), CPQ_ECORRUPT, "section '" sec "': " __VA_ARGS__)
+
+/* ---- open ------------------------------------------------------------------ */
+
+static int check_tables(cpq_index *ix, cpq_errinfo *e)
+{
+    const uint8_t *m = ix->s[CPQ_SEC_META].p;
+    uint64_t mlen = ix->s[CPQ_SEC_META].len;
+    if (mlen < CPQ_META_SIZE) return CORRUPT(e, "meta", "too short (%llu bytes)", (unsigned long long)mlen);
+    cpq_index_info *in = &ix->info;
+    in->version = CPQ_FORMAT_VERSION;
+    in->passages = cpq_get64(m);
+    in->docs = cpq_get64(m + 8);
+    in->terms = cpq_get64(m + 16);
+    in->tokens = cpq_get64(m + 24);
+    in->text_bytes = cpq_get64(m + 32);
+    in->passage_words = cpq_get32(m + 40);
+    uint32_t strip = cpq_get32(m + 44), swlen = cpq_get32(m + 48), flags = cpq_get32(m + 52);
+    if (strip > 1) return CORRUPT(e, "meta", "bad accent flag %u", strip);
+    if (flags > 1) return CORRUPT(e, "meta", "unknown flags %#x", flags);
+    if (swlen != mlen - CPQ_META_SIZE) return CORRUPT(e, "meta", "stopwords length %u does not match", swlen);
+    memcpy(ix->language, m + 56, CPQ_LANG_MAX);
+    if (ix->language[CPQ_LANG_MAX - 1] || !ix->language[0]) return CORRUPT(e, "meta", "bad language name");
+    for (int i = 88; i < CPQ_META_SIZE; i++)
+        if (m[i]) return CORRUPT(e, "meta", "reserved byte %d is not zero", i);
+    ix->stopwords = malloc((size_t)swlen + 1);
+    if (!ix->stopwords) return cpq_err_set(e, CPQ_ENOMEM, "out of memory");
+    memcpy(ix->stopwords, m + CPQ_META_SIZE, swlen);
+    ix->stopwords[swlen] = 0;
+    if (strlen(ix->stopwords) != swlen) return CORRUPT(e, "meta", "NUL inside the stopwords");
+    ix->has_dict = (int)(flags & 1);
+    memset(&in->analysis, 0, sizeof in->analysis);
+    memcpy(in->analysis.language, ix->language, CPQ_LANG_MAX);
+    in->analysis.strip_accents = (int)strip;
+    in->analysis.stopwords = ix->stopwords;
+    in->avg_len = in->passages ? (float)((double)in->tokens / (double)in->passages) : 1.0f;
+    if (in->avg_len <= 0) in->avg_len = 1.0f;
+    in->file_bytes = ix->size;
+
+    if (in->passages >= UINT32_MAX || in->docs >= UINT32_MAX || in->terms >= UINT32_MAX)
+        return CORRUPT(e, "meta", "counts out of range");
+    if (ix->s[CPQ_SEC_LENGTHS].len != in->passages * 4)
+        return CORRUPT(e, "lengths", "size %llu is not 4 x %llu passages",
+                       (unsigned long long)ix->s[CPQ_SEC_LENGTHS].len, (unsigned long long)in->passages);
+    if (ix->s[CPQ_SEC_PASSAGES].len != (in->passages + 1) * CPQ_PASSAGE_ENTRY)
+        return CORRUPT(e, "passages", "size does not match %llu passages", (unsigned long long)in->passages);
+    if (ix->s[CPQ_SEC_DOCS].len != (in->docs + 1) * CPQ_DOC_ENTRY)
+        return CORRUPT(e, "docs", "size does not match %llu documents", (unsigned long long)in->docs);
+    if (ix->s[CPQ_SEC_DOCMAP].len != in->docs * 4)
+        return CORRUPT(e, "docmap", "size does not match %llu documents", (unsigned long long)in->docs);
+    uint64_t nti = (in->terms + CPQ_TERMS_PER_BLOCK - 1) / CPQ_TERMS_PER_BLOCK;
+    if (ix->s[CPQ_SEC_TERMINDEX].len != nti * CPQ_TERMINDEX_ENTRY)
+        return CORRUPT(e, "termindex", "size does not match %llu terms", (unsigned long long)in->terms);
+    ix->nblocks_terms = nti;
+    if (!ix->has_dict && ix->s[CPQ_SEC_ZDICT].len) return CORRUPT(e, "zdict", "present but not flagged");
+    if (ix->has_dict && !ix->s[CPQ_SEC_ZDICT].len) return CORRUPT(e, "zdict", "flagged but empty");
+
+    /* Sentinels and the monotone tables that lookups index without checks. */
+    const uint8_t *ps = ix->s[CPQ_SEC_PASSAGES].p;
+    const uint8_t *sent = ps + in->passages * CPQ_PASSAGE_ENTRY;
+    if (cpq_get32(sent) != UINT32_MAX || cpq_get64(sent + 12) != ix->s[CPQ_SEC_STORE].len)
+        return CORRUPT(e, "passages", "bad sentinel entry");
+    const uint8_t *ds = ix->s[CPQ_SEC_DOCS].p;
+    const uint8_t *dsent = ds + in->docs * CPQ_DOC_ENTRY;
+    if (cpq_get32(dsent) != in->passages || cpq_get64(dsent + 16) != ix->s[CPQ_SEC_DOCIDS].len)
+        return CORRUPT(e, "docs", "bad sentinel entry");
+    uint64_t next_p = 0, prev_id = 0;
+    for (uint64_t d = 0; d < in->docs; d++) {
+        const uint8_t *r = ds + d * CPQ_DOC_ENTRY;
+        uint64_t fp = cpq_get32(r), np = cpq_get32(r + 4), tl = cpq_get64(r + 8), io = cpq_get64(r + 16);
+        uint64_t io2 = cpq_get64(r + CPQ_DOC_ENTRY + 16);
+        if (fp != next_p || fp + np > in->passages)
+            return CORRUPT(e, "docs", "document %llu has a bad passage range", (unsigned long long)d);
+        if (io != prev_id || io2 < io || io2 - io == 0 || io2 - io > CPQ_DOCID_MAX || io2 > ix->s[CPQ_SEC_DOCIDS].len)
+            return CORRUPT(e, "docs", "document %llu has a bad id range", (unsigned long long)d);
+        if (tl >= UINT32_MAX) return CORRUPT(e, "docs", "document %llu is too long", (unsigned long long)d);
+        next_p = fp + np;
+        prev_id = io2;
+    }
+    if (next_p != in->passages) return CORRUPT(e, "docs", "documents do not cover all passages");
+    uint64_t prev_off = 0, tokens = 0;
+    const uint8_t *ls = ix->s[CPQ_SEC_LENGTHS].p;
+    for (uint64_t p = 0; p < in->passages; p++) {
+        const uint8_t *r = ps + p * CPQ_PASSAGE_ENTRY;
+        uint64_t doc = cpq_get32(r), st = cpq_get32(r + 4), ln = cpq_get32(r + 8), so = cpq_get64(r + 12);
+        uint64_t so2 = cpq_get64(r + CPQ_PASSAGE_ENTRY + 12);
+        if (doc >= in->docs) return CORRUPT(e, "passages", "passage %llu: document out of range", (unsigned long long)p);
+        const uint8_t *dr = ds + doc * CPQ_DOC_ENTRY;
+        if (p < cpq_get32(dr) || p >= (uint64_t)cpq_get32(dr) + cpq_get32(dr + 4))
+            return CORRUPT(e, "passages", "passage %llu: not inside its document", (unsigned long long)p);
+        if (ln == 0 || st + ln > cpq_get64(dr + 8))
+            return CORRUPT(e, "passages", "passage %llu: byte range outside its document", (unsigned long long)p);
+        if (so != prev_off || so2 <= so || so2 > ix->s[CPQ_SEC_STORE].len)
+            return CORRUPT(e, "passages", "passage %llu: bad store offset", (unsigned long long)p);
+        prev_off = so2;
+        tokens += cpq_get32(ls + p * 4);
+    }
+    if (tokens != in->tokens) return CORRUPT(e, "lengths", "sum %llu does not match meta", (unsigned long long)tokens);
+    const uint8_t *dm = ix->s[CPQ_SEC_DOCMAP].p;
+    for (uint64_t i = 0; i < in->docs; i++)
+        if (cpq_get32(dm + i * 4) >= in->docs) return CORRUPT(e, "docmap", "entry %llu out of range", (unsigned long long)i);
+    /* Term index: offsets non-decreasing and inside their sections. */
+    const uint8_t *ti = ix->s[CPQ_SEC_TERMINDEX].p;
+    uint64_t pt = 0, pp = 0, pq = 0;
+    for (uint64_t i = 0; i < nti; i++) {
+        const uint8_t *r = ti + i * CPQ_TERMINDEX_ENTRY;
+        uint64_t to = cpq_get32(r), po = cpq_get64(r + 8), qo = cpq_get64(r + 16);
+        if (cpq_get32(r + 4) != 0 || (i == 0 && (to | po | qo)) || to < pt || po < pp || qo < pq ||
+            to >= ix->s[CPQ_SEC_TERMS].len || po > ix->s[CPQ_SEC_POSTINGS].len || qo > ix->s[CPQ_SEC_POSITIONS].len)
+            return CORRUPT(e, "termindex", "entry %llu out of order or range", (unsigned long long)i);
+        pt = to; pp = po; pq = qo;
+    }
+    if (in->terms == 0 && (ix->s[CPQ_SEC_TERMS].len || ix->s[CPQ_SEC_POSTINGS].len || ix->s[CPQ_SEC_POSITIONS].len))
+        return CORRUPT(e, "terms", "data without terms");
+    if (ix->has_dict) {
+        ix->ddict = ZSTD_createDDict(ix->s[CPQ_SEC_ZDICT].p, (size_t)ix->s[CPQ_SEC_ZDICT].len);
+        if (!ix->ddict) return CORRUPT(e, "zdict", "not a zstd dictionary");
+    }
+    return CPQ_OK;
+}
+
+int cpq_index_open(const char *path, unsigned flags, cpq_index **out, cpq_errinfo *e)
+{
+    *out = NULL;
+    cpq_index *ix = calloc(1, sizeof *ix);
+    if (!ix) return cpq_err_set(e, CPQ_ENOMEM, "out of memory");
+    int rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { rc = cpq_err_set(e, CPQ_EIO, "cannot open %s: %s", path, strerror(errno)); goto fail; }
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        rc = cpq_err_set(e, CPQ_EIO, "%s is not a regular file", path);
+        close(fd);
+        goto fail;
+    }
+    ix->size = (uint64_t)st.st_size;
+    if (ix->size < CPQ_HEADER_SIZE) {
+        close(fd);
+        rc = cpq_err_set(e, CPQ_ECORRUPT, "header: file is %llu bytes, shorter than a header", (unsigned long long)ix->size);
+        goto fail;
+    }
+    ix->map = mmap(NULL, (size_t)ix->size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (ix->map == MAP_FAILED) {
+        ix->map = NULL;
+        rc = cpq_err_set(e, CPQ_EIO, "cannot map %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    const uint8_t *h = ix->map;
+    if (memcmp(h, CPQ_MAGIC, CPQ_MAGIC_LEN)) { rc = cpq_err_set(e, CPQ_ECORRUPT, "header: not a cpq index (bad magic)"); goto fail; }
+    if (XXH3_64bits(h, 56) != cpq_get64(h + 56)) { rc = cpq_err_set(e, CPQ_ECORRUPT, "header: checksum mismatch"); goto fail; }
+    uint32_t ver = cpq_get32(h + 8);
+    if (ver != CPQ_FORMAT_VERSION) {
+        rc = cpq_err_set(e, CPQ_EVERSION, "header: format version %u, this build reads version %u", ver, CPQ_FORMAT_VERSION);
+        goto fail;
+    }
+    uint32_t nsec = cpq_get32(h + 16);
+    uint64_t tocoff = cpq_get64(h + 24), fsz = cpq_get64(h + 32);
+    if (cpq_get32(h + 12) || cpq_get32(h + 20) != CPQ_HEADER_SIZE || cpq_get64(h + 48)) {
+        rc = cpq_err_set(e, CPQ_ECORRUPT, "header: reserved fields are not zero");
+        goto fail;
+    }
+    if (fsz != ix->size) {
+        rc = cpq_err_set(e, CPQ_ECORRUPT, "header: file is %llu bytes, header says %llu (truncated or extended)",
+                         (unsigned long long)ix->size, (unsigned long long)fsz);
+        goto fail;
+    }
+    if (nsec == 0 || nsec > CPQ_MAX_SECTIONS || tocoff < CPQ_HEADER_SIZE || tocoff > fsz ||
+        (fsz - tocoff) != (uint64_t)nsec * CPQ_TOC_ENTRY) {
+        rc = cpq_err_set(e, CPQ_ECORRUPT, "header: bad table of contents position");
+        goto fail;
+    }
+    const uint8_t *toc = h + tocoff;
+    if (XXH3_64bits(toc, (size_t)nsec * CPQ_TOC_ENTRY) != cpq_get64(h + 40)) {
+        rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: checksum mismatch");
+        goto fail;
+    }
+    uint64_t prev_end = CPQ_HEADER_SIZE;
+    for (uint32_t i = 0; i < nsec; i++) {
+        const uint8_t *t = toc + (size_t)i * CPQ_TOC_ENTRY;
+        uint32_t id = cpq_get32(t);
+        uint64_t off = cpq_get64(t + 8), len = cpq_get64(t + 16);
+        /* Sections are laid out in TOC order, back to back. */
+        if (cpq_get32(t + 4) || off != prev_end || len > tocoff - off) {
+            rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: entry %u has a bad range", i);
+            goto fail;
+        }
+        prev_end = off + len;
+        ix->order[i].id = id;
+        ix->order[i].offset = off;
+        ix->order[i].length = len;
+        ix->order[i].name = id < CPQ_SEC_COUNT_ && secname[id] ? secname[id] : "unknown";
+        if (id == 0 || id >= CPQ_SEC_COUNT_) continue; /* unknown optional section: skipped */
+        if (ix->s[id].present) { rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: section '%s' twice", secname[id]); goto fail; }
+        ix->s[id] = (sect){ h + off, off, len, cpq_get64(t + 24), 1 };
+    }
+    if (prev_end != tocoff) { rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: sections do not end at the toc"); goto fail; }
+    ix->nsec = nsec;
+    for (uint32_t id = 1; id < CPQ_SEC_COUNT_; id++) {
+        if (!ix->s[id].present) { rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: section '%s' is missing", secname[id]); goto fail; }
+        int big = id == CPQ_SEC_POSTINGS || id == CPQ_SEC_POSITIONS || id == CPQ_SEC_STORE;
+        if ((flags & CPQ_OPEN_NO_CHECKSUM) && big) continue;
+        if (XXH3_64bits(ix->s[id].p, (size_t)ix->s[id].len) != ix->s[id].sum) {
+            rc = cpq_err_set(e, CPQ_ECORRUPT, "section '%s': checksum mismatch", secname[id]);
+            goto fail;
+        }
+    }
+    if ((rc = check_tables(ix, e))) goto fail;
+    *out = ix;
+    return CPQ_OK;
+fail:
+    cpq_index_close(ix);
+    return rc;
+}
+
+void cpq_index_close(cpq_index *ix)
+{
+    if (!ix) return;
+    if (ix->map) munmap(ix->map, (size_t)ix->size);
+    ZSTD_freeDDict(ix->ddict);
+    free(ix->stopwords);
+    free(ix);
+}
+
+const cpq_index_info *cpq_index_get_info(const cpq_index *ix) { return &ix->info; }
+
+size_t cpq_index_sections(const cpq_index *ix, cpq_section_info *out, size_t cap)
+{
+    for (size_t i = 0; i < ix->nsec && i < cap; i++) out[i] = ix->order[i];
+    return ix->nsec;
+}
+
+/* ---- terms ------------------------------------------------------------------ */
+
+/* Decode the term entry at *off given the previous term (front coding). */
+static int term_entry(const cpq_index *ix, uint64_t *off, char *term, size_t *tlen, int first,
+                      uint64_t *df, uint64_t *plen, uint64_t *qlen)
+{
+    const uint8_t *p = ix->s[CPQ_SEC_TERMS].p;
+    uint64_t n = ix->s[CPQ_SEC_TERMS].len, o = *off;
+    if (n - o < 2 || o > n) return CPQ_ECORRUPT;
+    size_t pre = p[o], suf = p[o + 1];
+    o += 2;
+    if ((first && pre) || pre > *tlen || pre + suf > CPQ_TERM_MAX || pre + suf == 0 || n - o < suf) return CPQ_ECORRUPT;
+    memcpy(term + pre, p + o, suf);
+    *tlen = pre + suf;
+    o += suf;
+    size_t k;
+    if (!(k = cpq_varint_get(p + o, (size_t)(n - o), df))) return CPQ_ECORRUPT;
+    o += k;
+    if (!(k = cpq_varint_get(p + o, (size_t)(n - o), plen))) return CPQ_ECORRUPT;
+    o += k;
+    if (!(k = cpq_varint_get(p + o, (size_t)(n - o), qlen))) return CPQ_ECORRUPT;
+    o += k;
+    *off = o;
+    return CPQ_OK;
+}
+
+static int cmp_bytes(const char *a, size_t al, const char *b, size_t bl)
+{
+    size_t n = al < bl ? al : bl;
+    int c = memcmp(a, b, n);
+    return c ? c : (al > bl) - (al < bl);
+}
+
+/* First term of term block k. */
+static int block_first(const cpq_index *ix, uint64_t k, char *term, size_t *tlen)
+{
+    const uint8_t *r = ix->s[CPQ_SEC_TERMINDEX].p + k * CPQ_TERMINDEX_ENTRY;
+    uint64_t off = cpq_get32(r), df, pl, ql;
+    *tlen = 0;
+    return term_entry(ix, &off, term, tlen, 1, &df, &pl, &ql);
+}
+
+/* Load iterator state at the start of term block k. */
+static void iter_at_block(cpq_term_iter *it, uint64_t k)
+{
+    const uint8_t *r = it->ix->s[CPQ_SEC_TERMINDEX].p + k * CPQ_TERMINDEX_ENTRY;
+    it->ord = (uint32_t)(k * CPQ_TERMS_PER_BLOCK);
+    it->off = cpq_get32(r);
+    it->post_off = cpq_get64(r + 8);
+    it->pos_off = cpq_get64(r + 16);
+    it->curlen = 0;
+}
+
+/* Decode the next term into t; CPQ_ENOTFOUND past the last term. */
+static int iter_step(cpq_term_iter *it, cpq_term *t)
+{
+    const cpq_index *ix = it->ix;
+    if (it->ord >= ix->info.terms) return CPQ_ENOTFOUND;
+    int first = it->ord % CPQ_TERMS_PER_BLOCK == 0;
+    if (first) iter_at_block(it, it->ord / CPQ_TERMS_PER_BLOCK);
+    uint64_t df, pl, ql;
+    if (term_entry(ix, &it->off, it->cur, &it->curlen, first, &df, &pl, &ql)) return CPQ_ECORRUPT;
+    if (df == 0 || df > ix->info.passages || pl > ix->s[CPQ_SEC_POSTINGS].len - it->post_off ||
+        it->post_off > ix->s[CPQ_SEC_POSTINGS].len || ql > ix->s[CPQ_SEC_POSITIONS].len - it->pos_off ||
+        it->pos_off > ix->s[CPQ_SEC_POSITIONS].len)
+        return CPQ_ECORRUPT;
+    t->ord = it->ord;
+    t->df = (uint32_t)df;
+    t->post_off = it->post_off;
+    t->post_len = pl;
+    t->pos_off = it->pos_off;
+    t->pos_len = ql;
+    t->len = (uint32_t)it->curlen;
+    memcpy(t->text, it->cur, it->curlen);
+    t->text[it->curlen] = 0;
+    it->post_off += pl;
+    it->pos_off += ql;
+    it->ord++;
+    return CPQ_OK;
+}
+
+/* Last term block whose first term is <= key (0 if none). */
+static int find_block(const cpq_index *ix, const char *key, size_t klen, uint64_t *blk)
+{
+    uint64_t lo = 0, hi = ix->nblocks_terms;
+    char t[CPQ_TERM_MAX];
+    size_t tl;
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (block_first(ix, mid, t, &tl)) return CPQ_ECORRUPT;
+        if (cmp_bytes(t, tl, key, klen) <= 0) lo = mid; else hi = mid;
+    }
+    *blk = lo;
+    return CPQ_OK;
+}
+
+int cpq_index_term(const cpq_index *ix, const char *term, size_t len, cpq_term *out)
+{
+    if (len == 0 || len > CPQ_TERM_MAX || ix->info.terms == 0) return CPQ_ENOTFOUND;
+    uint64_t blk;
+    if (find_block(ix, term, len, &blk)) return CPQ_ECORRUPT;
+    cpq_term_iter it;
+    memset(&it, 0, sizeof it);
+    it.ix = ix;
+    iter_at_block(&it, blk);
+    for (int i = 0; i < CPQ_TERMS_PER_BLOCK; i++) {
+        int rc = iter_step(&it, out);
+        if (rc) return rc;
+        int c = cmp_bytes(out->text, out->len, term, len);
+        if (c == 0) return CPQ_OK;
+        if (c > 0) return CPQ_ENOTFOUND;
+    }
+    return CPQ_ENOTFOUND;
+}
+
+int cpq_index_prefix(const cpq_index *ix, const char *prefix, size_t len, cpq_term_iter *it)
+{
+    memset(it, 0, sizeof *it);
+    it->ix = ix;
+    if (len > CPQ_TERM_MAX) { it->done = 1; return CPQ_OK; }
+    memcpy(it->prefix, prefix, len);
+    it->plen = len;
+    if (ix->info.terms == 0) { it->done = 1; return CPQ_OK; }
+    uint64_t blk;
+    if (find_block(ix, prefix, len, &blk)) return CPQ_ECORRUPT;
+    iter_at_block(it, blk);
+    return CPQ_OK;
+}
+
+int cpq_term_iter_next(cpq_term_iter *it, cpq_term *t)
+{
+    while (!it->done) {
+        int rc = iter_step(it, t);
+        if (rc == CPQ_ENOTFOUND) { it->done = 1; break; }
+        if (rc) return rc;
+        int c = cmp_bytes(t->text, t->len < it->plen ? t->len : it->plen, it->prefix, it->plen);
+        if (c < 0 || (c == 0 && t->len < it->plen)) continue; /* before the range */
+        if (c > 0) { it->done = 1; break; }
+        return CPQ_OK;
+    }
+    return CPQ_ENOTFOUND;
+}
+
+/* ---- postings -------------------------------------------------------------- */
+
+static uint32_t block_count(uint32_t df) { return (df + CPQ_BLOCK - 1) / CPQ_BLOCK; }
+
+int cpq_postings_open(const cpq_index *ix, const cpq_term *t, cpq_postings *p)
+{
+    memset(p, 0, offsetof(cpq_postings, ids));
+    p->ix = ix;
+    p->df = t->df;
+    p->nblocks = block_count(t->df);
+    if (t->post_off > ix->s[CPQ_SEC_POSTINGS].len || t->post_len > ix->s[CPQ_SEC_POSTINGS].len - t->post_off ||
+        t->pos_off > ix->s[CPQ_SEC_POSITIONS].len || t->pos_len > ix->s[CPQ_SEC_POSITIONS].len - t->pos_off ||
+        t->df == 0)
+        goto corrupt;
+    const uint8_t *base = ix->s[CPQ_SEC_POSTINGS].p + t->post_off;
+    p->blocks = base;
+    p->blocks_len = t->post_len;
+    if (p->nblocks > 1) {
+        uint64_t sk = (uint64_t)p->nblocks * CPQ_SKIP_ENTRY;
+        if (sk > t->post_len) goto corrupt;
+        p->blocks_len = t->post_len - sk;
+        p->skips = base + p->blocks_len;
+    }
+    p->pos = ix->s[CPQ_SEC_POSITIONS].p + t->pos_off;
+    p->pos_len = t->pos_len;
+    p->blk = UINT32_MAX; /* before the first block */
+    p->n = 0;
+    p->i = 0;
+    return CPQ_OK;
+corrupt:
+    p->corrupt = 1;
+    p->nblocks = 0;
+    return CPQ_ECORRUPT;
+}
+
+uint32_t cpq_postings_nblocks(const cpq_postings *p) { return p->nblocks; }
+
+/* Byte offset of block k's data and of its positions, and its previous id. */
+static int block_loc(const cpq_postings *p, uint32_t k, uint64_t *doff, uint64_t *poff, uint32_t *prev)
+{
+    if (!p->skips) { *doff = 0; *poff = 0; *prev = UINT32_MAX; return 0; }
+    const uint8_t *s = p->skips + (size_t)k * CPQ_SKIP_ENTRY;
+    *doff = cpq_get32(s + 4);
+    *poff = cpq_get64(s + 8);
+    *prev = k == 0 ? UINT32_MAX : cpq_get32(s - CPQ_SKIP_ENTRY);
+    return 0;
+}
+
+static int load_block(cpq_postings *p, uint32_t k)
+{
+    uint64_t doff, poff;
+    uint32_t prev;
+    block_loc(p, k, &doff, &poff, &prev);
+    uint32_t n = k + 1 < p->nblocks ? CPQ_BLOCK : p->df - k * CPQ_BLOCK;
+    if (doff > p->blocks_len || poff > p->pos_len) goto corrupt;
+    size_t used = cpq_block_decode(p->blocks + doff, (size_t)(p->blocks_len - doff), prev, n, p->ids, p->tfs);
+    if (!used) goto corrupt;
+    if (p->ids[n - 1] >= p->ix->info.passages) goto corrupt;
+    if (p->skips && cpq_get32(p->skips + (size_t)k * CPQ_SKIP_ENTRY) != p->ids[n - 1]) goto corrupt;
+    p->blk = k;
+    p->n = n;
+    p->i = 0;
+    p->posi = 0;
+    p->posoff = poff;
+    return 0;
+corrupt:
+    p->corrupt = 1;
+    p->blk = p->nblocks;
+    p->n = 0;
+    return -1;
+}
+
+uint32_t cpq_postings_next(cpq_postings *p)
+{
+    if (p->corrupt) return CPQ_END;
+    if (p->blk != UINT32_MAX && p->blk < p->nblocks && p->i + 1 < p->n) {
+        p->i++;
+        return p->ids[p->i];
+    }
+    uint32_t nb = p->blk == UINT32_MAX ? 0 : p->blk + 1;
+    if (nb >= p->nblocks) { p->blk = p->nblocks; return CPQ_END; }
+    if (load_block(p, nb)) return CPQ_END;
+    return p->ids[0];
+}
+
+uint32_t cpq_postings_seek(cpq_postings *p, uint32_t target)
+{
+    if (p->corrupt) return CPQ_END;
+    if (p->blk == UINT32_MAX) {
+        if (cpq_postings_next(p) == CPQ_END) return CPQ_END;
+    }
+    if (p->blk >= p->nblocks) return CPQ_END;
+    if (p->ids[p->i] >= target) return p->ids[p->i];
+    if (p->ids[p->n - 1] < target) {
+        /* Skip whole blocks via the skip table. */
+        uint32_t k = p->blk + 1;
+        if (!p->skips) { p->blk = p->nblocks; return CPQ_END; }
+        while (k < p->nblocks && cpq_get32(p->skips + (size_t)k * CPQ_SKIP_ENTRY) < target) k++;
+        if (k >= p->nblocks) { p->blk = p->nblocks; return CPQ_END; }
+        if (load_block(p, k)) return CPQ_END;
+    }
+    while (p->ids[p->i] < target) p->i++;   /* the block's last id >= target */
+    return p->ids[p->i];
+}
+
+int cpq_postings_positions(cpq_postings *p, uint32_t *pos, size_t cap)
+{
+    if (p->corrupt || p->blk >= p->nblocks) return -1;
+    const uint8_t *b = p->pos, *end = p->pos + p->pos_len;
+    uint64_t off = p->posoff;
+    /* Skip the positions of earlier entries of this block. */
+    while (p->posi < p->i) {
+        for (uint32_t j = 0; j < p->tfs[p->posi]; j++) {
+            uint64_t v;
+            size_t k = cpq_varint_get(b + off, (size_t)(end - (b + off)), &v);
+            if (!k) { p->corrupt = 1; return -1; }
+            off += k;
+        }
+        p->posi++;
+    }
+    p->posoff = off;
+    uint32_t tf = p->tfs[p->i], len = cpq_index_passage_len(p->ix, p->ids[p->i]);
+    uint64_t cur = 0;
+    uint64_t o2 = off;
+    for (uint32_t j = 0; j < tf; j++) {
+        uint64_t v;
+        size_t k = cpq_varint_get(b + o2, (size_t)(end - (b + o2)), &v);
+        if (!k) { p->corrupt = 1; return -1; }
+        o2 += k;
+        cur = j == 0 ? v : cur + v + 1;
+        if (cur >= len) { p->corrupt = 1; return -1; }
+        if (j < cap) pos[j] = (uint32_t)cur;
+    }
+    return (int)tf;
+}
+
+void cpq_postings_block_at(const cpq_postings *p, uint32_t k, uint32_t *last, float *max_score,
+                           uint32_t *max_tf, uint32_t *min_len)
+{
+    if (p->skips && k < p->nblocks) {
+        const uint8_t *s = p->skips + (size_t)k * CPQ_SKIP_ENTRY;
+        if (last) *last = cpq_get32(s);
+        if (max_score) *max_score = cpq_getf32(s + 16);
+        if (max_tf) *max_tf = cpq_get32(s + 20);
+        if (min_len) *min_len = cpq_get32(s + 24);
+        return;
+    }
+    /* One block, no skip table: compute the bounds from the block itself. */
+    cpq_postings q = *p;
+    uint32_t l = 0, mt = 0, ml = UINT32_MAX;
+    float ms = 0;
+    if (q.nblocks == 1 && (q.blk == 0 || load_block(&q, 0) == 0)) {
+        const cpq_index_info *in = &p->ix->info;
+        float idf = cpq_bm25_idf(in->passages, p->df);
+        for (uint32_t i = 0; i < q.n; i++) {
+            uint32_t len = cpq_index_passage_len(p->ix, q.ids[i]);
+            float s = cpq_bm25(idf, q.tfs[i], len, in->avg_len, CPQ_BM25_K1, CPQ_BM25_B);
+            if (s > ms) ms = s;
+            if (q.tfs[i] > mt) mt = q.tfs[i];
+            if (len < ml) ml = len;
+        }
+        l = q.n ? q.ids[q.n - 1] : 0;
+        ms = cpq_round_up(ms);
+    }
+    if (last) *last = l;
+    if (max_score) *max_score = ms;
+    if (max_tf) *max_tf = mt;
+    if (min_len) *min_len = ml;
+}
+
+/* ---- passages and documents -------------------------------------------------- */
+
+uint32_t cpq_index_passage_len(const cpq_index *ix, uint32_t p)
+{
+    if (p >= ix->info.passages) return 0;
+    return cpq_get32(ix->s[CPQ_SEC_LENGTHS].p + (size_t)p * 4);
+}
+
+int cpq_index_passage(const cpq_index *ix, uint32_t p, cpq_passage_info *out)
+{
+    if (p >= ix->info.passages) return CPQ_ENOTFOUND;
+    const uint8_t *r = ix->s[CPQ_SEC_PASSAGES].p + (size_t)p * CPQ_PASSAGE_ENTRY;
+    out->doc = cpq_get32(r);
+    out->start = cpq_get32(r + 4);
+    out->len = cpq_get32(r + 8);
+    out->tokens = cpq_index_passage_len(ix, p);
+    const uint8_t *d = ix->s[CPQ_SEC_DOCS].p + (size_t)out->doc * CPQ_DOC_ENTRY;
+    out->ordinal = p - cpq_get32(d);
+    return CPQ_OK;
+}
+
+int cpq_index_doc(const cpq_index *ix, uint32_t d, cpq_doc_info *out)
+{
+    if (d >= ix->info.docs) return CPQ_ENOTFOUND;
+    const uint8_t *r = ix->s[CPQ_SEC_DOCS].p + (size_t)d * CPQ_DOC_ENTRY;
+    uint64_t io = cpq_get64(r + 16), io2 = cpq_get64(r + CPQ_DOC_ENTRY + 16);
+    out->id = (const char *)ix->s[CPQ_SEC_DOCIDS].p + io;
+    out->idlen = (size_t)(io2 - io);
+    out->first_passage = cpq_get32(r);
+    out->npassages = cpq_get32(r + 4);
+    out->text_len = cpq_get64(r + 8);
+    return CPQ_OK;
+}
+
+int cpq_index_doc_find(const cpq_index *ix, const char *id, size_t len, uint32_t *d)
+{
+    const uint8_t *dm = ix->s[CPQ_SEC_DOCMAP].p;
+    uint64_t lo = 0, hi = ix->info.docs;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint32_t dn = cpq_get32(dm + mid * 4);
+        cpq_doc_info di;
+        cpq_index_doc(ix, dn, &di);
+        int c = cmp_bytes(di.id, di.idlen, id, len);
+        if (c == 0) { *d = dn; return CPQ_OK; }
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return CPQ_ENOTFOUND;
+}
+
+/* ---- passage text -------------------------------------------------------------- */
+
+struct cpq_fetch {
+    const cpq_index *ix;
+    ZSTD_DCtx *dctx;
+    char *buf;
+    size_t cap;
+};
+
+int cpq_fetch_create(const cpq_index *ix, cpq_fetch **out)
+{
+    *out = NULL;
+    cpq_fetch *f = calloc(1, sizeof *f);
+    if (!f) return CPQ_ENOMEM;
+    f->ix = ix;
+    f->dctx = ZSTD_createDCtx();
+    if (!f->dctx) { free(f); return CPQ_ENOMEM; }
+    ZSTD_DCtx_setParameter(f->dctx, ZSTD_d_format, ZSTD_f_zstd1_magicless);
+    if (ix->ddict) ZSTD_DCtx_refDDict(f->dctx, ix->ddict);
+    *out = f;
+    return CPQ_OK;
+}
+
+void cpq_fetch_free(cpq_fetch *f)
+{
+    if (!f) return;
+    ZSTD_freeDCtx(f->dctx);
+    free(f->buf);
+    free(f);
+}
+
+/* The stored slice of passage p: from the passage start (document start for
+ * the first passage) to the next passage's start (document end for the
+ * last).  Decompressed into f->buf + at. */
+static int fetch_slice(cpq_fetch *f, uint32_t p, size_t at, size_t *slen, uint64_t *sstart)
+{
+    const cpq_index *ix = f->ix;
+    const uint8_t *r = ix->s[CPQ_SEC_PASSAGES].p + (size_t)p * CPQ_PASSAGE_ENTRY;
+    uint32_t doc = cpq_get32(r);
+    const uint8_t *d = ix->s[CPQ_SEC_DOCS].p + (size_t)doc * CPQ_DOC_ENTRY;
+    uint32_t first = cpq_get32(d), np = cpq_get32(d + 4);
+    uint64_t s0 = p == first ? 0 : cpq_get32(r + 4);
+    uint64_t s1 = p + 1 < first + np ? cpq_get32(r + CPQ_PASSAGE_ENTRY + 4) : cpq_get64(d + 8);
+    if (s1 < s0 || s1 - s0 > (uint64_t)SIZE_MAX / 2) return CPQ_ECORRUPT;
+    size_t want = (size_t)(s1 - s0);
+    if (at + want + 1 > f->cap) {
+        size_t nc = (at + want + 1) * 2;
+        char *nb = realloc(f->buf, nc);
+        if (!nb) return CPQ_ENOMEM;
+        f->buf = nb;
+        f->cap = nc;
+    }
+    uint64_t c0 = cpq_get64(r + 12), c1 = cpq_get64(r + CPQ_PASSAGE_ENTRY + 12);
+    size_t got = ZSTD_decompressDCtx(f->dctx, f->buf + at, want, ix->s[CPQ_SEC_STORE].p + c0, (size_t)(c1 - c0));
+    if (ZSTD_isError(got) || got != want) return CPQ_ECORRUPT;
+    *slen = want;
+    *sstart = s0;
+    return CPQ_OK;
+}
+
+int cpq_fetch_passage(cpq_fetch *f, uint32_t p, const char **text, size_t *len)
+{
+    cpq_passage_info pi;
+    if (cpq_index_passage(f->ix, p, &pi)) return CPQ_ENOTFOUND;
+    size_t slen;
+    uint64_t s0;
+    int rc = fetch_slice(f, p, 0, &slen, &s0);
+    if (rc) return rc;
+    if (pi.start < s0 || pi.start - s0 + pi.len > slen) return CPQ_ECORRUPT;
+    *text = f->buf + (pi.start - s0);
+    *len = (size_t)pi.len;
+    return CPQ_OK;
+}
+
+int cpq_fetch_doc(cpq_fetch *f, uint32_t d, const char **text, size_t *len)
+{
+    cpq_doc_info di;
+    if (cpq_index_doc(f->ix, d, &di)) return CPQ_ENOTFOUND;
+    size_t at = 0;
+    for (uint32_t i = 0; i < di.npassages; i++) {
+        size_t slen;
+        uint64_t s0;
+        int rc = fetch_slice(f, di.first_passage + i, at, &slen, &s0);
+        if (rc) return rc;
+        if (s0 != at) return CPQ_ECORRUPT;
+        at += slen;
+    }
+    if (at != di.text_len && di.npassages) return CPQ_ECORRUPT;
+    if (!f->buf) {
+        f->buf = malloc(1);
+        if (!f->buf) return CPQ_ENOMEM;
+        f->cap = 1;
+    }
+    *text = f->buf;
+    *len = at;
+    return CPQ_OK;
+}
+
+/* ---- verify ---------------------------------------------------------------------- */
+
+/* Decode every block of one term and check it against its skip entries and
+ * positions; *pos_used receives the positions bytes consumed. */
+static int verify_term(const cpq_index *ix, const cpq_term *t, cpq_errinfo *e)
+{
+    cpq_postings p;
+    if (cpq_postings_open(ix, t, &p)) return CORRUPT(e, "postings", "term '%s': bad ranges", t->text);
+    const cpq_index_info *in = &ix->info;
+    float idf = cpq_bm25_idf(in->passages, t->df);
+    uint64_t data_end = 0, pos_end = 0;
+    uint32_t count = 0, prev = 0;
+    uint32_t posv[64];
+    for (uint32_t k = 0; k < p.nblocks; k++) {
+        if (load_block(&p, k)) return CORRUPT(e, "postings", "term '%s': block %u does not decode", t->text, k);
+        uint64_t doff, poff;
+        uint32_t pv;
+        block_loc(&p, k, &doff, &poff, &pv);
+        if (doff != data_end) return CORRUPT(e, "postings", "term '%s': block %u is not where the previous ended", t->text, k);
+        data_end = doff + cpq_block_decode(p.blocks + doff, (size_t)(p.blocks_len - doff), pv, p.n, p.ids, p.tfs);
+        if (poff != pos_end) return CORRUPT(e, "positions", "term '%s': block %u positions misplaced", t->text, k);
+        float ms = 0;
+        uint32_t mt = 0, ml = UINT32_MAX;
+        for (uint32_t i = 0; i < p.n; i++) {
+            if (count && p.ids[i] <= prev) return CORRUPT(e, "postings", "term '%s': passages not increasing", t->text);
+            prev = p.ids[i];
+            count++;
+            uint32_t len = cpq_index_passage_len(ix, p.ids[i]);
+            if (p.tfs[i] > len) return CORRUPT(e, "postings", "term '%s': tf above passage length", t->text);
+            p.i = i;
+            if (cpq_postings_positions(&p, posv, 64) != (int)p.tfs[i])
+                return CORRUPT(e, "positions", "term '%s': bad positions in passage %u", t->text, p.ids[i]);
+            float s = cpq_bm25(idf, p.tfs[i], len, in->avg_len, CPQ_BM25_K1, CPQ_BM25_B);
+            if (s > ms) ms = s;
+            if (p.tfs[i] > mt) mt = p.tfs[i];
+            if (len < ml) ml = len;
+        }
+        /* The end of this block's positions: skip past the last entry's. */
+        {
+            const uint8_t *b = p.pos, *end = p.pos + p.pos_len;
+            uint64_t off = p.posoff;
+            for (uint32_t j = 0; j < p.tfs[p.n - 1]; j++) {
+                uint64_t v;
+                size_t kk = cpq_varint_get(b + off, (size_t)(end - (b + off)), &v);
+                if (!kk) return CORRUPT(e, "positions", "term '%s': truncated", t->text);
+                off += kk;
+            }
+            pos_end = off;
+        }
+        if (p.skips) {
+            uint32_t last, smt, sml;
+            float sms;
+            cpq_postings_block_at(&p, k, &last, &sms, &smt, &sml);
+            if (last != p.ids[p.n - 1] || smt != mt || sml != ml || sms != cpq_round_up(ms))
+                return CORRUPT(e, "postings", "term '%s': skip entry %u does not match its block", t->text, k);
+        }
+    }
+    if (count != t->df) return CORRUPT(e, "postings", "term '%s': %u postings, df says %u", t->text, count, t->df);
+    if (data_end != p.blocks_len) return CORRUPT(e, "postings", "term '%s': %llu stray bytes", t->text,
+                                                 (unsigned long long)(p.blocks_len - data_end));
+    if (pos_end != t->pos_len) return CORRUPT(e, "positions", "term '%s': %llu stray bytes", t->text,
+                                              (unsigned long long)(t->pos_len - pos_end));
+    return CPQ_OK;
+}
+
+int cpq_index_verify(const cpq_index *ix, cpq_errinfo *e)
+{
+    const cpq_index_info *in = &ix->info;
+    for (uint32_t id = 1; id < CPQ_SEC_COUNT_; id++)
+        if (XXH3_64bits(ix->s[id].p, (size_t)ix->s[id].len) != ix->s[id].sum)
+            return cpq_err_set(e, CPQ_ECORRUPT, "section '%s': checksum mismatch", secname[id]);
+    /* Terms: sorted, unique, contiguous, each term's postings sound. */
+    cpq_term_iter it;
+    cpq_term t;
+    char prev[CPQ_TERM_MAX];
+    size_t prevlen = 0;
+    uint64_t n = 0, post_end = 0, pos_end = 0;
+    if (cpq_index_prefix(ix, "", 0, &it)) return CORRUPT(e, "terms", "cannot start");
+    int rc;
+    while ((rc = cpq_term_iter_next(&it, &t)) == CPQ_OK) {
+        if (n && cmp_bytes(prev, prevlen, t.text, t.len) >= 0)
+            return CORRUPT(e, "terms", "term %llu ('%s') out of order", (unsigned long long)n, t.text);
+        if (t.post_off != post_end || t.pos_off != pos_end)
+            return CORRUPT(e, "termindex", "term %llu ('%s') offsets disagree", (unsigned long long)n, t.text);
+        if ((rc = verify_term(ix, &t, e))) return rc;
+        memcpy(prev, t.text, t.len);
+        prevlen = t.len;
+        post_end += t.post_len;
+        pos_end += t.pos_len;
+        n++;
+    }
+    if (rc != CPQ_ENOTFOUND) return CORRUPT(e, "terms", "entry %llu does not decode", (unsigned long long)n);
+    if (n != in->terms) return CORRUPT(e, "terms", "%llu terms, meta says %llu", (unsigned long long)n, (unsigned long long)in->terms);
+    if (it.off != ix->s[CPQ_SEC_TERMS].len) return CORRUPT(e, "terms", "stray bytes at the end");
+    if (post_end != ix->s[CPQ_SEC_POSTINGS].len) return CORRUPT(e, "postings", "stray bytes at the end");
+    if (pos_end != ix->s[CPQ_SEC_POSITIONS].len) return CORRUPT(e, "positions", "stray bytes at the end");
+    /* Document ids: no NUL; the map is a permutation in id order. */
+    const uint8_t *ids = ix->s[CPQ_SEC_DOCIDS].p;
+    if (memchr(ids, 0, (size_t)ix->s[CPQ_SEC_DOCIDS].len)) return CORRUPT(e, "docids", "NUL inside an id");
+    uint8_t *seen = calloc(in->docs ? in->docs : 1, 1);
+    if (!seen) return cpq_err_set(e, CPQ_ENOMEM, "out of memory");
+    cpq_doc_info a, b;
+    rc = CPQ_OK;
+    for (uint64_t i = 0; i < in->docs && !rc; i++) {
+        uint32_t d = cpq_get32(ix->s[CPQ_SEC_DOCMAP].p + i * 4);
+        if (seen[d]++) { rc = CORRUPT(e, "docmap", "document %u listed twice", d); break; }
+        cpq_index_doc(ix, d, &b);
+        if (i && cmp_bytes(a.id, a.idlen, b.id, b.idlen) > 0) rc = CORRUPT(e, "docmap", "not sorted at %llu", (unsigned long long)i);
+        a = b;
+    }
+    free(seen);
+    if (rc) return rc;
+    /* Every stored passage decompresses to exactly its slice. */
+    cpq_fetch *f;
+    if (cpq_fetch_create(ix, &f)) return cpq_err_set(e, CPQ_ENOMEM, "out of memory");
+    for (uint64_t p = 0; p < in->passages && !rc; p++) {
+        const char *txt;
+        size_t len;
+        int r = cpq_fetch_passage(f, (uint32_t)p, &txt, &len);
+        if (r == CPQ_ENOMEM) rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory");
+        else if (r) rc = CORRUPT(e, "store", "passage %llu does not decompress to its recorded size", (unsigned long long)p);
+    }
+    cpq_fetch_free(f);
+    return rc;
+}
