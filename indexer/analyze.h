@@ -76,8 +76,10 @@ typedef int (*cpq_token_fn)(void *ctx, const cpq_token *tok);
 
 /* Analyse text[0..len) (valid UTF-8 is expected; invalid bytes are treated
  * as separators, never read past len).  Positions start at pos0.  If npos
- * is not NULL it receives the number of positions consumed (emitted terms
- * plus dropped stopwords and overlong tokens), i.e. the next free position.
+ * is not NULL it receives the next free position: pos0 plus the positions
+ * consumed (emitted terms plus dropped stopwords and overlong tokens); when
+ * the callback stops the analysis, the position after the token it stopped
+ * on.  The callback must not call cpq_analyze with the same analyser.
  * Returns CPQ_OK, CPQ_ENOMEM, or the callback's non-zero value. */
 int cpq_analyze(cpq_analyzer *a, const char *text, size_t len, uint32_t pos0,
                 cpq_token_fn fn, void *ctx, uint32_t *npos);

@@ -12,6 +12,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "format.h" /* CPQ_BM25_K1, CPQ_BM25_B */
+
 static inline float cpq_bm25_idf(uint64_t n, uint64_t df)
 {
     return (float)log(1.0 + ((double)n - (double)df + 0.5) / ((double)df + 0.5));

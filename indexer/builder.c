@@ -43,7 +43,7 @@
 #include "passage.h"
 
 #define TRAIN_MAX ((size_t)8 << 20)
-#define DICT_MAX ((size_t)64 << 10)
+#define DICT_MAX ((size_t)256 << 10)
 #define ZSTD_LEVEL_DEFAULT 3
 
 typedef struct bpassage {
@@ -119,7 +119,7 @@ struct cpq_builder {
     int stop;
 
     /* committed state */
-    cpq_buf passages;        /* PASSAGES entries, 20 bytes each (store_off included) */
+    cpq_buf passages;        /* bpassage records in passage order */
     uint32_t *lengths;
     size_t lcap;
     uint64_t npassages, tokens, store_bytes;
@@ -336,7 +336,7 @@ static int commit_batch(cpq_builder *b, batch *bt)
         b->lengths = nl;
         b->lcap = nc;
     }
-    cpq_buf_reserve(&b->passages, bt->npass * CPQ_PASSAGE_ENTRY);
+    cpq_buf_add(&b->passages, bt->pass, bt->npass * sizeof *bt->pass);
     if (b->passages.oom) return fail(b, CPQ_ENOMEM, NULL);
     uint64_t base = b->npassages;
     for (size_t i = 0; i < bt->npass; i++) {
@@ -344,12 +344,6 @@ static int commit_batch(cpq_builder *b, batch *bt)
         doc_rec *d = &b->docs[p->doc];
         if (d->npassages == 0) d->first_passage = (uint32_t)(base + i);
         d->npassages++;
-        uint8_t *rec = b->passages.p + b->passages.len;
-        cpq_put32(rec, p->doc);
-        cpq_put32(rec + 4, p->start);
-        cpq_put32(rec + 8, p->len);
-        cpq_put64(rec + 12, b->store_bytes);
-        b->passages.len += CPQ_PASSAGE_ENTRY;
         b->store_bytes += p->csize;
         b->lengths[base + i] = p->tokens;
         b->tokens += p->tokens;
@@ -465,7 +459,7 @@ static int train_dictionary(cpq_builder *b)
     }
     /* Too little text to be worth a dictionary: store without one. */
     if (nsamp >= 8 && used >= 64 * 1024) {
-        size_t dcap = used / 64;
+        size_t dcap = used / 32;
         if (dcap > DICT_MAX) dcap = DICT_MAX;
         if (dcap < 4096) dcap = 4096;
         b->dict = malloc(dcap);
@@ -580,7 +574,7 @@ int cpq_builder_create(const cpq_build_opts *opts, const char *path, cpq_builder
     }
     b->nthreads = b->o.threads;
     b->batch_bytes = b->o.memory / (8 * ((size_t)b->nthreads + 1));
-    if (b->batch_bytes > ((size_t)8 << 20)) b->batch_bytes = (size_t)8 << 20;
+    if (b->batch_bytes > ((size_t)4 << 20)) b->batch_bytes = (size_t)4 << 20;
     if (b->batch_bytes < ((size_t)64 << 10)) b->batch_bytes = (size_t)64 << 10;
     b->train_bytes = b->o.memory / 4 < TRAIN_MAX ? b->o.memory / 4 : TRAIN_MAX;
 
@@ -720,42 +714,76 @@ static void write_tables(cpq_builder *b)
     cpq_out_write(o, b->dict, b->dictlen);
     cpq_out_end(o);
 
+    /* Lengths: 2 bytes each when every passage is shorter than 65536. */
+    uint32_t maxlen = 0;
+    for (uint64_t i = 0; i < b->npassages; i++)
+        if (b->lengths[i] > maxlen) maxlen = b->lengths[i];
+    uint32_t lw = maxlen < 65536 ? 2 : 4;
     cpq_out_begin(o, CPQ_SEC_LENGTHS);
     for (uint64_t i = 0; i < b->npassages; i++) {
-        cpq_put32(tmp, b->lengths[i]);
-        cpq_out_write(o, tmp, 4);
+        if (lw == 2) cpq_put16(tmp, (uint16_t)b->lengths[i]);
+        else cpq_put32(tmp, b->lengths[i]);
+        cpq_out_write(o, tmp, lw);
     }
     cpq_out_end(o);
 
-    /* Passages, then a sentinel whose store offset is the store's length. */
+    /* Passages: an index entry per block of CPQ_TABLE_BLOCK, then the
+     * varint-coded blocks (FORMAT.md, "passages"). */
+    cpq_buf data = { 0 }, idx = { 0 };
+    const bpassage *pv = (const bpassage *)b->passages.p;
+    uint64_t soff = 0;
+    uint32_t pdoc = 0, pend = 0;
+    for (uint64_t i = 0; i < b->npassages; i++) {
+        const bpassage *p = &pv[i];
+        int first = i % CPQ_TABLE_BLOCK == 0;
+        if (first) {
+            cpq_buf_u64(&idx, data.len);
+            cpq_buf_u64(&idx, soff);
+        }
+        int newdoc = first || p->doc != pdoc;
+        cpq_buf_varint(&data, first ? p->doc : p->doc - pdoc);
+        cpq_buf_varint(&data, newdoc ? p->start : p->start - pend);
+        cpq_buf_varint(&data, p->len);
+        cpq_buf_varint(&data, p->csize);
+        pdoc = p->doc;
+        pend = p->start + p->len;
+        soff += p->csize;
+    }
     cpq_out_begin(o, CPQ_SEC_PASSAGES);
-    cpq_out_write(o, b->passages.p, b->passages.len);
-    memset(tmp, 0, CPQ_PASSAGE_ENTRY);
-    cpq_put32(tmp, UINT32_MAX);
-    cpq_put64(tmp + 12, b->store_bytes);
-    cpq_out_write(o, tmp, CPQ_PASSAGE_ENTRY);
+    cpq_out_write(o, idx.p, idx.len);
+    cpq_out_write(o, data.p, data.len);
     cpq_out_end(o);
 
-    cpq_out_begin(o, CPQ_SEC_DOCS);
+    /* Documents, likewise. */
+    idx.len = data.len = 0;
     for (size_t i = 0; i < b->ndocs; i++) {
         const doc_rec *d = &b->docs[i];
-        cpq_put32(tmp, d->first_passage);
-        cpq_put32(tmp + 4, d->npassages);
-        cpq_put64(tmp + 8, d->text_len);
-        cpq_put64(tmp + 16, d->id_off);
-        cpq_out_write(o, tmp, CPQ_DOC_ENTRY);
+        if (i % CPQ_TABLE_BLOCK == 0) {
+            cpq_buf_u32(&idx, d->first_passage);
+            cpq_buf_u32(&idx, 0);
+            cpq_buf_u64(&idx, d->id_off);
+            cpq_buf_u64(&idx, data.len);
+        }
+        cpq_buf_varint(&data, d->npassages);
+        cpq_buf_varint(&data, d->text_len);
+        cpq_buf_varint(&data, d->id_len);
     }
-    /* Sentinel: the end of the last id. */
-    memset(tmp, 0, CPQ_DOC_ENTRY);
-    cpq_put32(tmp, (uint32_t)b->npassages);
-    cpq_put64(tmp + 16, b->docids.len);
-    cpq_out_write(o, tmp, CPQ_DOC_ENTRY);
+    cpq_out_begin(o, CPQ_SEC_DOCS);
+    cpq_out_write(o, idx.p, idx.len);
+    cpq_out_write(o, data.p, data.len);
     cpq_out_end(o);
+    if (idx.oom || data.oom) fail(b, CPQ_ENOMEM, NULL);
+    cpq_buf_free(&idx);
+    cpq_buf_free(&data);
 
     cpq_out_begin(o, CPQ_SEC_DOCIDS);
     cpq_out_write(o, b->docids.p, b->docids.len);
     cpq_out_end(o);
 
+    /* Document map: document numbers in id order, in the fewest bytes that
+     * hold the largest number. */
+    uint32_t mw = 1;
+    while (mw < 4 && b->ndocs > (1ULL << (8 * mw))) mw++;
     uint32_t *map = malloc((b->ndocs ? b->ndocs : 1) * sizeof *map);
     if (!map) { fail(b, CPQ_ENOMEM, NULL); return; }
     for (size_t i = 0; i < b->ndocs; i++) map[i] = (uint32_t)i;
@@ -764,7 +792,7 @@ static void write_tables(cpq_builder *b)
     cpq_out_begin(o, CPQ_SEC_DOCMAP);
     for (size_t i = 0; i < b->ndocs; i++) {
         cpq_put32(tmp, map[i]);
-        cpq_out_write(o, tmp, 4);
+        cpq_out_write(o, tmp, mw);
     }
     cpq_out_end(o);
     free(map);
@@ -782,6 +810,8 @@ static void write_tables(cpq_builder *b)
     cpq_put32(tmp + 48, (uint32_t)swlen);
     cpq_put32(tmp + 52, b->dictlen ? 1 : 0);
     memcpy(tmp + 56, a->language, strnlen(a->language, CPQ_LANG_MAX - 1));
+    cpq_put32(tmp + 88, lw);
+    cpq_put32(tmp + 92, mw);
     cpq_out_begin(o, CPQ_SEC_META);
     cpq_out_write(o, tmp, CPQ_META_SIZE);
     cpq_out_write(o, a->stopwords, swlen);

@@ -43,8 +43,9 @@ enum cpq_section_id {
 #define CPQ_TERMS_PER_BLOCK 16     /* front-coding restart interval */
 #define CPQ_TERMINDEX_ENTRY 24
 #define CPQ_SKIP_ENTRY 32
-#define CPQ_PASSAGE_ENTRY 20
-#define CPQ_DOC_ENTRY 24
+#define CPQ_TABLE_BLOCK 64         /* passages / documents per table block */
+#define CPQ_PASSAGE_INDEX_ENTRY 16
+#define CPQ_DOC_INDEX_ENTRY 24
 #define CPQ_DOCID_MAX 4096         /* longest document id, bytes */
 
 /* BM25 defaults; the block bounds stored in the file are exact for these. */

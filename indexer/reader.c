@@ -44,7 +44,83 @@ struct cpq_index {
     uint64_t nblocks_terms;  /* term index entries */
     int has_dict;
     ZSTD_DDict *ddict;
+    uint32_t lw, mw;         /* bytes per length / per docmap entry */
+    const uint8_t *pidx, *pdata, *didx, *ddata;
+    uint64_t pdata_len, ddata_len;
 };
+
+/* One decoded passage-table / document-table record. */
+typedef struct prec {
+    uint32_t doc, start, len, csize;
+    uint64_t store_off;
+} prec;
+
+typedef struct drec {
+    uint32_t first_passage, npassages, id_len;
+    uint64_t text_len, id_off;
+} drec;
+
+static int vget(const uint8_t *p, uint64_t n, uint64_t *o, uint64_t *v)
+{
+    if (*o > n) return -1;
+    size_t k = cpq_varint_get(p + *o, (size_t)(n - *o), v);
+    if (!k) return -1;
+    *o += k;
+    return 0;
+}
+
+static uint32_t docmap_get(const cpq_index *ix, uint64_t i)
+{
+    const uint8_t *p = ix->s[CPQ_SEC_DOCMAP].p + i * ix->mw;
+    uint32_t v = 0;
+    for (uint32_t k = 0; k < ix->mw; k++) v |= (uint32_t)p[k] << (8 * k);
+    return v;
+}
+
+/* Decode passage p from its table block.  The tables were validated at
+ * open, so failure here means a bug; it is still reported, not trusted. */
+static int passage_get(const cpq_index *ix, uint32_t p, prec *r)
+{
+    const uint8_t *ie = ix->pidx + (size_t)(p / CPQ_TABLE_BLOCK) * CPQ_PASSAGE_INDEX_ENTRY;
+    uint64_t o = cpq_get64(ie), so = cpq_get64(ie + 8), doc = 0, start = 0, len = 0, cs = 0, end = 0;
+    for (uint32_t j = 0; j <= p % CPQ_TABLE_BLOCK; j++) {
+        uint64_t dd, st;
+        if (j) so += cs;
+        if (vget(ix->pdata, ix->pdata_len, &o, &dd) || vget(ix->pdata, ix->pdata_len, &o, &st) ||
+            vget(ix->pdata, ix->pdata_len, &o, &len) || vget(ix->pdata, ix->pdata_len, &o, &cs))
+            return CPQ_ECORRUPT;
+        int newdoc = j == 0 || dd != 0;
+        doc = j == 0 ? dd : doc + dd;
+        start = newdoc ? st : end + st;
+        end = start + len;
+    }
+    if (doc > UINT32_MAX || end > UINT32_MAX || cs > UINT32_MAX) return CPQ_ECORRUPT;
+    r->doc = (uint32_t)doc;
+    r->start = (uint32_t)start;
+    r->len = (uint32_t)len;
+    r->csize = (uint32_t)cs;
+    r->store_off = so;
+    return CPQ_OK;
+}
+
+static int doc_get(const cpq_index *ix, uint32_t d, drec *r)
+{
+    const uint8_t *ie = ix->didx + (size_t)(d / CPQ_TABLE_BLOCK) * CPQ_DOC_INDEX_ENTRY;
+    uint64_t fp = cpq_get32(ie), io = cpq_get64(ie + 8), o = cpq_get64(ie + 16), np = 0, tl = 0, il = 0;
+    for (uint32_t j = 0; j <= d % CPQ_TABLE_BLOCK; j++) {
+        if (j) { fp += np; io += il; }
+        if (vget(ix->ddata, ix->ddata_len, &o, &np) || vget(ix->ddata, ix->ddata_len, &o, &tl) ||
+            vget(ix->ddata, ix->ddata_len, &o, &il))
+            return CPQ_ECORRUPT;
+    }
+    if (fp + np > UINT32_MAX || il > CPQ_DOCID_MAX) return CPQ_ECORRUPT;
+    r->first_passage = (uint32_t)fp;
+    r->npassages = (uint32_t)np;
+    r->text_len = tl;
+    r->id_off = io;
+    r->id_len = (uint32_t)il;
+    return CPQ_OK;
+}
 
 static const char *const secname[CPQ_SEC_COUNT_] = {
     [CPQ_SEC_META] = "meta",           [CPQ_SEC_TERMINDEX] = "termindex",
@@ -54,6 +130,13 @@ static const char *const secname[CPQ_SEC_COUNT_] = {
     [CPQ_SEC_DOCIDS] = "docids",       [CPQ_SEC_DOCMAP] = "docmap",
     [CPQ_SEC_STORE] = "store",         [CPQ_SEC_ZDICT] = "zdict",
 };
+
+static XXH64_hash_t get_sum(const uint8_t *p)
+{
+    XXH64_canonical_t c;
+    memcpy(c.digest, p, sizeof c.digest);
+    return XXH64_hashFromCanonical(&c);
+}
 
 #define CORRUPT(e, sec, ...) cpq_err_set((e), CPQ_ECORRUPT, "section '" sec "': " __VA_ARGS__)
 
@@ -78,7 +161,7 @@ static int check_tables(cpq_index *ix, cpq_errinfo *e)
     if (swlen != mlen - CPQ_META_SIZE) return CORRUPT(e, "meta", "stopwords length %u does not match", swlen);
     memcpy(ix->language, m + 56, CPQ_LANG_MAX);
     if (ix->language[CPQ_LANG_MAX - 1] || !ix->language[0]) return CORRUPT(e, "meta", "bad language name");
-    for (int i = 88; i < CPQ_META_SIZE; i++)
+    for (int i = 96; i < CPQ_META_SIZE; i++)
         if (m[i]) return CORRUPT(e, "meta", "reserved byte %d is not zero", i);
     ix->stopwords = malloc((size_t)swlen + 1);
     if (!ix->stopwords) return cpq_err_set(e, CPQ_ENOMEM, "out of memory");
@@ -96,15 +179,27 @@ static int check_tables(cpq_index *ix, cpq_errinfo *e)
 
     if (in->passages >= UINT32_MAX || in->docs >= UINT32_MAX || in->terms >= UINT32_MAX)
         return CORRUPT(e, "meta", "counts out of range");
-    if (ix->s[CPQ_SEC_LENGTHS].len != in->passages * 4)
-        return CORRUPT(e, "lengths", "size %llu is not 4 x %llu passages",
+    ix->lw = cpq_get32(m + 88);
+    ix->mw = cpq_get32(m + 92);
+    if (ix->lw != 2 && ix->lw != 4) return CORRUPT(e, "meta", "bad lengths width %u", ix->lw);
+    if (ix->mw < 1 || ix->mw > 4) return CORRUPT(e, "meta", "bad docmap width %u", ix->mw);
+    if (ix->s[CPQ_SEC_LENGTHS].len != in->passages * ix->lw)
+        return CORRUPT(e, "lengths", "size %llu does not match %llu passages",
                        (unsigned long long)ix->s[CPQ_SEC_LENGTHS].len, (unsigned long long)in->passages);
-    if (ix->s[CPQ_SEC_PASSAGES].len != (in->passages + 1) * CPQ_PASSAGE_ENTRY)
-        return CORRUPT(e, "passages", "size does not match %llu passages", (unsigned long long)in->passages);
-    if (ix->s[CPQ_SEC_DOCS].len != (in->docs + 1) * CPQ_DOC_ENTRY)
-        return CORRUPT(e, "docs", "size does not match %llu documents", (unsigned long long)in->docs);
-    if (ix->s[CPQ_SEC_DOCMAP].len != in->docs * 4)
+    if (ix->s[CPQ_SEC_DOCMAP].len != in->docs * ix->mw)
         return CORRUPT(e, "docmap", "size does not match %llu documents", (unsigned long long)in->docs);
+    uint64_t npb = (in->passages + CPQ_TABLE_BLOCK - 1) / CPQ_TABLE_BLOCK;
+    uint64_t ndb = (in->docs + CPQ_TABLE_BLOCK - 1) / CPQ_TABLE_BLOCK;
+    if (ix->s[CPQ_SEC_PASSAGES].len < npb * CPQ_PASSAGE_INDEX_ENTRY)
+        return CORRUPT(e, "passages", "shorter than its index of %llu blocks", (unsigned long long)npb);
+    if (ix->s[CPQ_SEC_DOCS].len < ndb * CPQ_DOC_INDEX_ENTRY)
+        return CORRUPT(e, "docs", "shorter than its index of %llu blocks", (unsigned long long)ndb);
+    ix->pidx = ix->s[CPQ_SEC_PASSAGES].p;
+    ix->pdata = ix->pidx + npb * CPQ_PASSAGE_INDEX_ENTRY;
+    ix->pdata_len = ix->s[CPQ_SEC_PASSAGES].len - npb * CPQ_PASSAGE_INDEX_ENTRY;
+    ix->didx = ix->s[CPQ_SEC_DOCS].p;
+    ix->ddata = ix->didx + ndb * CPQ_DOC_INDEX_ENTRY;
+    ix->ddata_len = ix->s[CPQ_SEC_DOCS].len - ndb * CPQ_DOC_INDEX_ENTRY;
     uint64_t nti = (in->terms + CPQ_TERMS_PER_BLOCK - 1) / CPQ_TERMS_PER_BLOCK;
     if (ix->s[CPQ_SEC_TERMINDEX].len != nti * CPQ_TERMINDEX_ENTRY)
         return CORRUPT(e, "termindex", "size does not match %llu terms", (unsigned long long)in->terms);
@@ -112,50 +207,70 @@ static int check_tables(cpq_index *ix, cpq_errinfo *e)
     if (!ix->has_dict && ix->s[CPQ_SEC_ZDICT].len) return CORRUPT(e, "zdict", "present but not flagged");
     if (ix->has_dict && !ix->s[CPQ_SEC_ZDICT].len) return CORRUPT(e, "zdict", "flagged but empty");
 
-    /* Sentinels and the monotone tables that lookups index without checks. */
-    const uint8_t *ps = ix->s[CPQ_SEC_PASSAGES].p;
-    const uint8_t *sent = ps + in->passages * CPQ_PASSAGE_ENTRY;
-    if (cpq_get32(sent) != UINT32_MAX || cpq_get64(sent + 12) != ix->s[CPQ_SEC_STORE].len)
-        return CORRUPT(e, "passages", "bad sentinel entry");
-    const uint8_t *ds = ix->s[CPQ_SEC_DOCS].p;
-    const uint8_t *dsent = ds + in->docs * CPQ_DOC_ENTRY;
-    if (cpq_get32(dsent) != in->passages || cpq_get64(dsent + 16) != ix->s[CPQ_SEC_DOCIDS].len)
-        return CORRUPT(e, "docs", "bad sentinel entry");
-    uint64_t next_p = 0, prev_id = 0;
+    /* Walk both tables once, sequentially, checking every record; random
+     * access later decodes the same bytes. */
+    uint64_t o = 0, next_p = 0, id_off = 0;
     for (uint64_t d = 0; d < in->docs; d++) {
-        const uint8_t *r = ds + d * CPQ_DOC_ENTRY;
-        uint64_t fp = cpq_get32(r), np = cpq_get32(r + 4), tl = cpq_get64(r + 8), io = cpq_get64(r + 16);
-        uint64_t io2 = cpq_get64(r + CPQ_DOC_ENTRY + 16);
-        if (fp != next_p || fp + np > in->passages)
+        uint64_t np, tl, il;
+        if (d % CPQ_TABLE_BLOCK == 0) {
+            const uint8_t *ie = ix->didx + (d / CPQ_TABLE_BLOCK) * CPQ_DOC_INDEX_ENTRY;
+            if (cpq_get32(ie) != next_p || cpq_get32(ie + 4) || cpq_get64(ie + 8) != id_off || cpq_get64(ie + 16) != o)
+                return CORRUPT(e, "docs", "index entry of block %llu disagrees with the data", (unsigned long long)(d / CPQ_TABLE_BLOCK));
+        }
+        if (vget(ix->ddata, ix->ddata_len, &o, &np) || vget(ix->ddata, ix->ddata_len, &o, &tl) ||
+            vget(ix->ddata, ix->ddata_len, &o, &il))
+            return CORRUPT(e, "docs", "document %llu does not decode", (unsigned long long)d);
+        if (np > in->passages - next_p)
             return CORRUPT(e, "docs", "document %llu has a bad passage range", (unsigned long long)d);
-        if (io != prev_id || io2 < io || io2 - io == 0 || io2 - io > CPQ_DOCID_MAX || io2 > ix->s[CPQ_SEC_DOCIDS].len)
+        if (il == 0 || il > CPQ_DOCID_MAX || il > ix->s[CPQ_SEC_DOCIDS].len - id_off)
             return CORRUPT(e, "docs", "document %llu has a bad id range", (unsigned long long)d);
         if (tl >= UINT32_MAX) return CORRUPT(e, "docs", "document %llu is too long", (unsigned long long)d);
-        next_p = fp + np;
-        prev_id = io2;
+        next_p += np;
+        id_off += il;
     }
+    if (o != ix->ddata_len) return CORRUPT(e, "docs", "stray bytes after the last document");
     if (next_p != in->passages) return CORRUPT(e, "docs", "documents do not cover all passages");
-    uint64_t prev_off = 0, tokens = 0;
-    const uint8_t *ls = ix->s[CPQ_SEC_LENGTHS].p;
+    if (id_off != ix->s[CPQ_SEC_DOCIDS].len) return CORRUPT(e, "docids", "size does not match the documents");
+    uint64_t soff = 0, tokens = 0, cur_doc = 0, pend = 0;
+    drec dr;
+    memset(&dr, 0, sizeof dr);
+    int have_doc = 0;
+    o = 0;
     for (uint64_t p = 0; p < in->passages; p++) {
-        const uint8_t *r = ps + p * CPQ_PASSAGE_ENTRY;
-        uint64_t doc = cpq_get32(r), st = cpq_get32(r + 4), ln = cpq_get32(r + 8), so = cpq_get64(r + 12);
-        uint64_t so2 = cpq_get64(r + CPQ_PASSAGE_ENTRY + 12);
+        uint64_t dd, st, ln, cs;
+        int first = p % CPQ_TABLE_BLOCK == 0;
+        if (first) {
+            const uint8_t *ie = ix->pidx + (p / CPQ_TABLE_BLOCK) * CPQ_PASSAGE_INDEX_ENTRY;
+            if (cpq_get64(ie) != o || cpq_get64(ie + 8) != soff)
+                return CORRUPT(e, "passages", "index entry of block %llu disagrees with the data", (unsigned long long)(p / CPQ_TABLE_BLOCK));
+        }
+        if (vget(ix->pdata, ix->pdata_len, &o, &dd) || vget(ix->pdata, ix->pdata_len, &o, &st) ||
+            vget(ix->pdata, ix->pdata_len, &o, &ln) || vget(ix->pdata, ix->pdata_len, &o, &cs))
+            return CORRUPT(e, "passages", "passage %llu does not decode", (unsigned long long)p);
+        uint64_t doc = first ? dd : cur_doc + dd;
+        int newdoc = first || dd != 0;
+        uint64_t start = newdoc ? st : pend + st;
         if (doc >= in->docs) return CORRUPT(e, "passages", "passage %llu: document out of range", (unsigned long long)p);
-        const uint8_t *dr = ds + doc * CPQ_DOC_ENTRY;
-        if (p < cpq_get32(dr) || p >= (uint64_t)cpq_get32(dr) + cpq_get32(dr + 4))
+        if (!have_doc || doc != cur_doc) {
+            if (doc_get(ix, (uint32_t)doc, &dr)) return CORRUPT(e, "docs", "document %llu does not decode", (unsigned long long)doc);
+            have_doc = 1;
+        }
+        if (p < dr.first_passage || p >= (uint64_t)dr.first_passage + dr.npassages)
             return CORRUPT(e, "passages", "passage %llu: not inside its document", (unsigned long long)p);
-        if (ln == 0 || st + ln > cpq_get64(dr + 8))
+        if (ln == 0 || start > dr.text_len || ln > dr.text_len - start)
             return CORRUPT(e, "passages", "passage %llu: byte range outside its document", (unsigned long long)p);
-        if (so != prev_off || so2 <= so || so2 > ix->s[CPQ_SEC_STORE].len)
-            return CORRUPT(e, "passages", "passage %llu: bad store offset", (unsigned long long)p);
-        prev_off = so2;
-        tokens += cpq_get32(ls + p * 4);
+        if (cs == 0 || cs > ix->s[CPQ_SEC_STORE].len - soff)
+            return CORRUPT(e, "passages", "passage %llu: bad store size", (unsigned long long)p);
+        soff += cs;
+        cur_doc = doc;
+        pend = start + ln;
+        tokens += cpq_index_passage_len(ix, (uint32_t)p);
     }
+    if (o != ix->pdata_len) return CORRUPT(e, "passages", "stray bytes after the last passage");
+    if (soff != ix->s[CPQ_SEC_STORE].len) return CORRUPT(e, "store", "size does not match the passages");
     if (tokens != in->tokens) return CORRUPT(e, "lengths", "sum %llu does not match meta", (unsigned long long)tokens);
-    const uint8_t *dm = ix->s[CPQ_SEC_DOCMAP].p;
     for (uint64_t i = 0; i < in->docs; i++)
-        if (cpq_get32(dm + i * 4) >= in->docs) return CORRUPT(e, "docmap", "entry %llu out of range", (unsigned long long)i);
+        if (docmap_get(ix, i) >= in->docs) return CORRUPT(e, "docmap", "entry %llu out of range", (unsigned long long)i);
     /* Term index: offsets non-decreasing and inside their sections. */
     const uint8_t *ti = ix->s[CPQ_SEC_TERMINDEX].p;
     uint64_t pt = 0, pp = 0, pq = 0;
@@ -205,7 +320,7 @@ int cpq_index_open(const char *path, unsigned flags, cpq_index **out, cpq_errinf
     }
     const uint8_t *h = ix->map;
     if (memcmp(h, CPQ_MAGIC, CPQ_MAGIC_LEN)) { rc = cpq_err_set(e, CPQ_ECORRUPT, "header: not a cpq index (bad magic)"); goto fail; }
-    if (XXH3_64bits(h, 56) != cpq_get64(h + 56)) { rc = cpq_err_set(e, CPQ_ECORRUPT, "header: checksum mismatch"); goto fail; }
+    if (XXH3_64bits(h, 56) != get_sum(h + 56)) { rc = cpq_err_set(e, CPQ_ECORRUPT, "header: checksum mismatch"); goto fail; }
     uint32_t ver = cpq_get32(h + 8);
     if (ver != CPQ_FORMAT_VERSION) {
         rc = cpq_err_set(e, CPQ_EVERSION, "header: format version %u, this build reads version %u", ver, CPQ_FORMAT_VERSION);
@@ -228,7 +343,7 @@ int cpq_index_open(const char *path, unsigned flags, cpq_index **out, cpq_errinf
         goto fail;
     }
     const uint8_t *toc = h + tocoff;
-    if (XXH3_64bits(toc, (size_t)nsec * CPQ_TOC_ENTRY) != cpq_get64(h + 40)) {
+    if (XXH3_64bits(toc, (size_t)nsec * CPQ_TOC_ENTRY) != get_sum(h + 40)) {
         rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: checksum mismatch");
         goto fail;
     }
@@ -249,7 +364,7 @@ int cpq_index_open(const char *path, unsigned flags, cpq_index **out, cpq_errinf
         ix->order[i].name = id < CPQ_SEC_COUNT_ && secname[id] ? secname[id] : "unknown";
         if (id == 0 || id >= CPQ_SEC_COUNT_) continue; /* unknown optional section: skipped */
         if (ix->s[id].present) { rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: section '%s' twice", secname[id]); goto fail; }
-        ix->s[id] = (sect){ h + off, off, len, cpq_get64(t + 24), 1 };
+        ix->s[id] = (sect){ h + off, off, len, get_sum(t + 24), 1 };
     }
     if (prev_end != tocoff) { rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: sections do not end at the toc"); goto fail; }
     ix->nsec = nsec;
@@ -605,44 +720,45 @@ void cpq_postings_block_at(const cpq_postings *p, uint32_t k, uint32_t *last, fl
 uint32_t cpq_index_passage_len(const cpq_index *ix, uint32_t p)
 {
     if (p >= ix->info.passages) return 0;
-    return cpq_get32(ix->s[CPQ_SEC_LENGTHS].p + (size_t)p * 4);
+    const uint8_t *l = ix->s[CPQ_SEC_LENGTHS].p;
+    return ix->lw == 2 ? cpq_get16(l + (size_t)p * 2) : cpq_get32(l + (size_t)p * 4);
 }
 
 int cpq_index_passage(const cpq_index *ix, uint32_t p, cpq_passage_info *out)
 {
+    prec r;
+    drec d;
     if (p >= ix->info.passages) return CPQ_ENOTFOUND;
-    const uint8_t *r = ix->s[CPQ_SEC_PASSAGES].p + (size_t)p * CPQ_PASSAGE_ENTRY;
-    out->doc = cpq_get32(r);
-    out->start = cpq_get32(r + 4);
-    out->len = cpq_get32(r + 8);
+    if (passage_get(ix, p, &r) || doc_get(ix, r.doc, &d)) return CPQ_ECORRUPT;
+    out->doc = r.doc;
+    out->start = r.start;
+    out->len = r.len;
     out->tokens = cpq_index_passage_len(ix, p);
-    const uint8_t *d = ix->s[CPQ_SEC_DOCS].p + (size_t)out->doc * CPQ_DOC_ENTRY;
-    out->ordinal = p - cpq_get32(d);
+    out->ordinal = p - d.first_passage;
     return CPQ_OK;
 }
 
 int cpq_index_doc(const cpq_index *ix, uint32_t d, cpq_doc_info *out)
 {
+    drec r;
     if (d >= ix->info.docs) return CPQ_ENOTFOUND;
-    const uint8_t *r = ix->s[CPQ_SEC_DOCS].p + (size_t)d * CPQ_DOC_ENTRY;
-    uint64_t io = cpq_get64(r + 16), io2 = cpq_get64(r + CPQ_DOC_ENTRY + 16);
-    out->id = (const char *)ix->s[CPQ_SEC_DOCIDS].p + io;
-    out->idlen = (size_t)(io2 - io);
-    out->first_passage = cpq_get32(r);
-    out->npassages = cpq_get32(r + 4);
-    out->text_len = cpq_get64(r + 8);
+    if (doc_get(ix, d, &r)) return CPQ_ECORRUPT;
+    out->id = (const char *)ix->s[CPQ_SEC_DOCIDS].p + r.id_off;
+    out->idlen = r.id_len;
+    out->first_passage = r.first_passage;
+    out->npassages = r.npassages;
+    out->text_len = r.text_len;
     return CPQ_OK;
 }
 
 int cpq_index_doc_find(const cpq_index *ix, const char *id, size_t len, uint32_t *d)
 {
-    const uint8_t *dm = ix->s[CPQ_SEC_DOCMAP].p;
     uint64_t lo = 0, hi = ix->info.docs;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        uint32_t dn = cpq_get32(dm + mid * 4);
+        uint32_t dn = docmap_get(ix, mid);
         cpq_doc_info di;
-        cpq_index_doc(ix, dn, &di);
+        if (cpq_index_doc(ix, dn, &di)) return CPQ_ECORRUPT;
         int c = cmp_bytes(di.id, di.idlen, id, len);
         if (c == 0) { *d = dn; return CPQ_OK; }
         if (c < 0) lo = mid + 1; else hi = mid;
@@ -687,12 +803,16 @@ void cpq_fetch_free(cpq_fetch *f)
 static int fetch_slice(cpq_fetch *f, uint32_t p, size_t at, size_t *slen, uint64_t *sstart)
 {
     const cpq_index *ix = f->ix;
-    const uint8_t *r = ix->s[CPQ_SEC_PASSAGES].p + (size_t)p * CPQ_PASSAGE_ENTRY;
-    uint32_t doc = cpq_get32(r);
-    const uint8_t *d = ix->s[CPQ_SEC_DOCS].p + (size_t)doc * CPQ_DOC_ENTRY;
-    uint32_t first = cpq_get32(d), np = cpq_get32(d + 4);
-    uint64_t s0 = p == first ? 0 : cpq_get32(r + 4);
-    uint64_t s1 = p + 1 < first + np ? cpq_get32(r + CPQ_PASSAGE_ENTRY + 4) : cpq_get64(d + 8);
+    prec r, rn;
+    drec d;
+    if (passage_get(ix, p, &r) || doc_get(ix, r.doc, &d)) return CPQ_ECORRUPT;
+    uint64_t s0 = p == d.first_passage ? 0 : r.start, s1;
+    if (p + 1 < (uint64_t)d.first_passage + d.npassages) {
+        if (passage_get(ix, p + 1, &rn)) return CPQ_ECORRUPT;
+        s1 = rn.start;
+    } else {
+        s1 = d.text_len;
+    }
     if (s1 < s0 || s1 - s0 > (uint64_t)SIZE_MAX / 2) return CPQ_ECORRUPT;
     size_t want = (size_t)(s1 - s0);
     if (at + want + 1 > f->cap) {
@@ -702,8 +822,7 @@ static int fetch_slice(cpq_fetch *f, uint32_t p, size_t at, size_t *slen, uint64
         f->buf = nb;
         f->cap = nc;
     }
-    uint64_t c0 = cpq_get64(r + 12), c1 = cpq_get64(r + CPQ_PASSAGE_ENTRY + 12);
-    size_t got = ZSTD_decompressDCtx(f->dctx, f->buf + at, want, ix->s[CPQ_SEC_STORE].p + c0, (size_t)(c1 - c0));
+    size_t got = ZSTD_decompressDCtx(f->dctx, f->buf + at, want, ix->s[CPQ_SEC_STORE].p + r.store_off, r.csize);
     if (ZSTD_isError(got) || got != want) return CPQ_ECORRUPT;
     *slen = want;
     *sstart = s0;
@@ -852,7 +971,7 @@ int cpq_index_verify(const cpq_index *ix, cpq_errinfo *e)
     cpq_doc_info a, b;
     rc = CPQ_OK;
     for (uint64_t i = 0; i < in->docs && !rc; i++) {
-        uint32_t d = cpq_get32(ix->s[CPQ_SEC_DOCMAP].p + i * 4);
+        uint32_t d = docmap_get(ix, i);
         if (seen[d]++) { rc = CORRUPT(e, "docmap", "document %u listed twice", d); break; }
         cpq_index_doc(ix, d, &b);
         if (i && cmp_bytes(a.id, a.idlen, b.id, b.idlen) > 0) rc = CORRUPT(e, "docmap", "not sorted at %llu", (unsigned long long)i);

@@ -33,6 +33,14 @@ const char *cpq_section_name(uint32_t id)
 
 /* ---- buffered output ---------------------------------------------------- */
 
+/* Checksums go to disk in xxHash's canonical (big-endian) form. */
+static void put_sum(uint8_t *p, XXH64_hash_t h)
+{
+    XXH64_canonical_t c;
+    XXH64_canonicalFromHash(&c, h);
+    memcpy(p, c.digest, sizeof c.digest);
+}
+
 int cpq_out_init(cpq_out *o, int fd, cpq_errinfo *e)
 {
     memset(o, 0, sizeof *o);
@@ -111,7 +119,7 @@ int cpq_out_finish(cpq_out *o)
         cpq_put32(t + 4, 0);
         cpq_put64(t + 8, o->sec[i].off);
         cpq_put64(t + 16, o->sec[i].len);
-        cpq_put64(t + 24, o->sec[i].sum);
+        put_sum(t + 24, o->sec[i].sum);
     }
     size_t toclen = (size_t)o->nsec * CPQ_TOC_ENTRY;
     uint64_t tocoff = o->off + o->blen;
@@ -129,9 +137,9 @@ int cpq_out_finish(cpq_out *o)
     cpq_put32(hdr + 20, CPQ_HEADER_SIZE);
     cpq_put64(hdr + 24, tocoff);
     cpq_put64(hdr + 32, o->off);
-    cpq_put64(hdr + 40, XXH3_64bits(toc, toclen));
+    put_sum(hdr + 40, XXH3_64bits(toc, toclen));
     cpq_put64(hdr + 48, 0);
-    cpq_put64(hdr + 56, XXH3_64bits(hdr, 56));
+    put_sum(hdr + 56, XXH3_64bits(hdr, 56));
     if (cpq_pwrite_all(o->fd, hdr, sizeof hdr, 0))
         o->rc = cpq_err_set(o->e, CPQ_EIO, "writing the index header: %s", strerror(errno));
     return o->rc;
