@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# scripts/quickstart.sh - the README's first command: install what is missing,
+# build, index corpus/, and (once cpqd exists) serve it in the foreground.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+cpq_install_deps
+
+BUILD=${BUILD:-build}
+if [ -d "$BUILD" ]; then meson setup --reconfigure "$BUILD" >/dev/null; else meson setup "$BUILD" --buildtype=release; fi
+ninja -C "$BUILD"
+
+INDEX=${INDEX:-corpus.cpqx}
+"$BUILD/indexer/cpq-index" build -o "$INDEX" corpus/
+"$BUILD/indexer/cpq-index" verify "$INDEX"
+
+if [ -x "$BUILD/daemon/cpqd" ]; then
+  PORT=${PORT:-7700}
+  echo
+  echo "Serving $INDEX on 127.0.0.1:$PORT. Query it with:"
+  echo "  $BUILD/client/cpq --port $PORT search 'internet sovereignty'"
+  echo "  printf 'SEARCH internet sovereignty\\r\\n' | nc 127.0.0.1 $PORT"
+  exec "$BUILD/daemon/cpqd" --index "$INDEX" --listen "127.0.0.1:$PORT"
+fi
+echo
+echo "Indexed corpus/ into $INDEX. The daemon (cpqd) is not built yet; look inside with:"
+echo "  $BUILD/indexer/cpq-index info $INDEX"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# scripts/test.sh - the README's second command, and what CI runs: install
+# what is missing, then build with gcc and clang (warnings are errors) and run
+# the whole suite, plain and under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+cpq_install_deps
+
+setup() { # dir, then meson options
+  local dir=$1; shift
+  if [ -d "$dir" ]; then meson setup --reconfigure "$dir" "$@" >/dev/null; else meson setup "$dir" "$@" >/dev/null; fi
+}
+
+echo "== gcc, -Werror"
+setup build-test -Dwerror=true --buildtype=debugoptimized
+ninja -C build-test
+meson test -C build-test --print-errorlogs
+
+echo "== clang, -Werror (build)"
+CC=clang setup build-test-clang -Dwerror=true --buildtype=debugoptimized
+ninja -C build-test-clang
+
+echo "== gcc, ASan + UBSan"
+setup build-test-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  meson test -C build-test-asan --print-errorlogs
+
+echo "== all tests passed"
