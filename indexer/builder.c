@@ -14,7 +14,7 @@
  * merges every run into the dictionary, postings and positions (writer.c)
  * and writes the tables.
  *
- * The store dictionary is trained on the first stored slices (up to 8 MiB
+ * The store dictionary is trained on the first stored slices (up to 4 MiB
  * or a quarter of the memory budget): batches wait until that much text
  * has arrived or the input ends.
  *
@@ -42,7 +42,7 @@
 
 #include "passage.h"
 
-#define TRAIN_MAX ((size_t)8 << 20)
+#define TRAIN_MAX ((size_t)4 << 20)
 #define DICT_MAX ((size_t)256 << 10)
 #define ZSTD_LEVEL_DEFAULT 3
 
@@ -459,7 +459,7 @@ static int train_dictionary(cpq_builder *b)
     }
     /* Too little text to be worth a dictionary: store without one. */
     if (nsamp >= 8 && used >= 64 * 1024) {
-        size_t dcap = used / 32;
+        size_t dcap = used / 16;
         if (dcap > DICT_MAX) dcap = DICT_MAX;
         if (dcap < 4096) dcap = 4096;
         b->dict = malloc(dcap);

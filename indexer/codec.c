@@ -3,17 +3,6 @@
 
 #include <string.h>
 
-size_t cpq_varint_put(uint8_t *dst, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        dst[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    dst[n++] = (uint8_t)v;
-    return n;
-}
-
 size_t cpq_varint_get(const uint8_t *src, size_t avail, uint64_t *v)
 {
     uint64_t r = 0;

@@ -21,8 +21,18 @@
 /* Largest encoded postings block: two width bytes + 2 * 128 * 32 bits. */
 #define CPQ_BLOCK_MAXBYTES (2 + 2 * CPQ_BLOCK * 4)
 
-/* Encode v at dst (room for CPQ_VARINT_MAX bytes); returns the bytes written. */
-size_t cpq_varint_put(uint8_t *dst, uint64_t v);
+/* Encode v at dst (room for CPQ_VARINT_MAX bytes); returns the bytes
+ * written.  Inline: it runs once or twice per token while indexing. */
+static inline size_t cpq_varint_put(uint8_t *dst, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        dst[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    dst[n++] = (uint8_t)v;
+    return n;
+}
 
 /* Decode a varint from src[0..avail).  Returns the bytes consumed, or 0 if
  * the varint is truncated or longer than 10 bytes / overflows 64 bits. */

@@ -239,19 +239,22 @@ static int on_token(void *ctx, const cpq_token *t)
         e = &r->tab[j];
     }
 found:;
+    /* At most three varints are appended: reserve once, write raw. */
     size_t before = e->post.cap;
+    if (cpq_buf_reserve(&e->post, 3 * CPQ_VARINT_MAX)) { r->oom = 1; return CPQ_ENOMEM; }
+    uint8_t *w = e->post.p + e->post.len;
     if (e->df == 0 || e->last_lp != r->lp) {
-        if (e->df) cpq_buf_varint(&e->post, 0);
-        cpq_buf_varint(&e->post, e->df ? (uint64_t)(r->lp - e->last_lp) : (uint64_t)r->lp + 1);
-        cpq_buf_varint(&e->post, (uint64_t)t->pos + 1);
+        if (e->df) *w++ = 0;
+        w += cpq_varint_put(w, e->df ? (uint64_t)(r->lp - e->last_lp) : (uint64_t)r->lp + 1);
+        w += cpq_varint_put(w, (uint64_t)t->pos + 1);
         e->df++;
         e->last_lp = r->lp;
     } else {
-        cpq_buf_varint(&e->post, (uint64_t)(t->pos - e->last_pos));
+        w += cpq_varint_put(w, (uint64_t)(t->pos - e->last_pos));
     }
+    e->post.len = (size_t)(w - e->post.p);
     e->last_pos = t->pos;
     r->postbytes += e->post.cap - before;
-    if (e->post.oom) { r->oom = 1; return CPQ_ENOMEM; }
     return 0;
 }
 
@@ -392,7 +395,7 @@ int cpq_run_reader_open(cpq_run_reader *rr, const cpq_run *run, cpq_errinfo *e)
 int cpq_run_reader_next(cpq_run_reader *rr, cpq_errinfo *e)
 {
     uint64_t klen;
-    const uint8_t *k;
+    const uint8_t *k = NULL;
     int rc = rr_varint(rr, &klen, e);
     if (rc) return rc;
     if (klen == 0) { rr->eof = 1; return CPQ_OK; }
