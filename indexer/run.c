@@ -117,9 +117,11 @@ int cpq_pread_all(int fd, void *buf, size_t n, uint64_t off)
 
 /* ---- the runner -------------------------------------------------------- */
 
+/* Terms live densely in `ents` (insertion order); the open-addressing table
+ * holds only (hash, index + 1) pairs, 8 bytes a slot, so a probe touches one
+ * cache line and the entry is visited once it is known to match. */
 typedef struct term_ent {
-    uint32_t hash;
-    uint32_t koff;           /* key offset in the key arena; 0 = empty slot */
+    uint32_t koff;           /* key offset in the key arena */
     uint8_t klen;
     uint32_t df;
     uint32_t last_lp;        /* local passage of the open posting */
@@ -127,11 +129,18 @@ typedef struct term_ent {
     cpq_buf post;
 } term_ent;
 
+typedef struct slot {
+    uint32_t hash;
+    uint32_t idx;            /* index into ents + 1; 0 = empty */
+} slot;
+
 struct cpq_runner {
     cpq_analyzer *an;
-    term_ent *tab;
-    size_t tabcap, nterms;   /* tabcap is a power of two */
-    cpq_buf keys;            /* key arena; offset 0 is a dummy byte */
+    slot *tab;
+    size_t tabcap;           /* a power of two */
+    term_ent *ents;
+    size_t nterms, entcap;
+    cpq_buf keys;            /* key arena */
     uint32_t lp;             /* passage being analysed */
     size_t postbytes;
     int oom;
@@ -149,10 +158,11 @@ int cpq_runner_create(const cpq_analysis_cfg *cfg, cpq_runner **out, cpq_errinfo
     if (!r) return cpq_err_set(e, CPQ_ENOMEM, "out of memory");
     int rc = cpq_analyzer_create(cfg, &r->an, e);
     if (rc) { free(r); return rc; }
-    r->tabcap = 1 << 14;
+    r->tabcap = 1 << 15;
     r->tab = calloc(r->tabcap, sizeof *r->tab);
-    cpq_buf_add(&r->keys, "", 1);
-    if (!r->tab || r->keys.oom) {
+    r->entcap = r->tabcap / 2;
+    r->ents = malloc(r->entcap * sizeof *r->ents);
+    if (!r->tab || !r->ents) {
         cpq_runner_free(r);
         return cpq_err_set(e, CPQ_ENOMEM, "out of memory");
     }
@@ -162,11 +172,10 @@ int cpq_runner_create(const cpq_analysis_cfg *cfg, cpq_runner **out, cpq_errinfo
 
 void cpq_runner_reset(cpq_runner *r)
 {
-    for (size_t i = 0; i < r->tabcap; i++)
-        if (r->tab[i].koff) cpq_buf_free(&r->tab[i].post);
+    for (size_t i = 0; i < r->nterms; i++) cpq_buf_free(&r->ents[i].post);
     memset(r->tab, 0, r->tabcap * sizeof *r->tab);
     r->nterms = 0;
-    r->keys.len = 1;
+    r->keys.len = 0;
     r->postbytes = 0;
     r->oom = 0;
 }
@@ -174,11 +183,10 @@ void cpq_runner_reset(cpq_runner *r)
 void cpq_runner_free(cpq_runner *r)
 {
     if (!r) return;
-    if (r->tab) {
-        for (size_t i = 0; i < r->tabcap; i++)
-            if (r->tab[i].koff) cpq_buf_free(&r->tab[i].post);
-        free(r->tab);
-    }
+    if (r->ents)
+        for (size_t i = 0; i < r->nterms; i++) cpq_buf_free(&r->ents[i].post);
+    free(r->ents);
+    free(r->tab);
     cpq_buf_free(&r->keys);
     cpq_analyzer_free(r->an);
     free(r);
@@ -186,18 +194,25 @@ void cpq_runner_free(cpq_runner *r)
 
 size_t cpq_runner_memory(const cpq_runner *r)
 {
-    return r->tabcap * sizeof *r->tab + r->keys.cap + r->postbytes;
+    return r->tabcap * sizeof *r->tab + r->entcap * sizeof *r->ents + r->keys.cap + r->postbytes;
 }
 
 static int grow_table(cpq_runner *r)
 {
     size_t nc = r->tabcap * 2;
-    term_ent *nt = calloc(nc, sizeof *nt);
-    if (!nt) return -1;
+    slot *nt = calloc(nc, sizeof *nt);
+    term_ent *ne = realloc(r->ents, nc / 2 * sizeof *ne);
+    if (!nt || !ne) {
+        free(nt);
+        if (ne) r->ents = ne;
+        return -1;
+    }
+    r->ents = ne;
+    r->entcap = nc / 2;
     for (size_t i = 0; i < r->tabcap; i++) {
-        if (!r->tab[i].koff) continue;
+        if (!r->tab[i].idx) continue;
         size_t j = r->tab[i].hash & (nc - 1);
-        while (nt[j].koff) j = (j + 1) & (nc - 1);
+        while (nt[j].idx) j = (j + 1) & (nc - 1);
         nt[j] = r->tab[i];
     }
     free(r->tab);
@@ -213,30 +228,28 @@ static int on_token(void *ctx, const cpq_token *t)
     size_t mask = r->tabcap - 1, j = h & mask;
     term_ent *e;
     for (;;) {
-        e = &r->tab[j];
-        if (!e->koff) break;
-        if (e->hash == h && e->klen == t->len && !memcmp(r->keys.p + e->koff, t->term, t->len))
-            goto found;
+        slot *s = &r->tab[j];
+        if (!s->idx) break;
+        if (s->hash == h) {
+            e = &r->ents[s->idx - 1];
+            if (e->klen == t->len && !memcmp(r->keys.p + e->koff, t->term, t->len)) goto found;
+        }
         j = (j + 1) & mask;
     }
-    /* New term. */
+    /* New term: the table stays at most half full, so ents has room. */
     if (r->keys.len > UINT32_MAX - CPQ_TERM_MAX) { r->oom = 1; return CPQ_ELIMIT; }
-    e->hash = h;
+    e = &r->ents[r->nterms];
+    memset(e, 0, sizeof *e);
     e->koff = (uint32_t)r->keys.len;
     e->klen = (uint8_t)t->len;
     cpq_buf_add(&r->keys, t->term, t->len);
     if (r->keys.oom) { r->oom = 1; return CPQ_ENOMEM; }
-    e->df = 0;
-    r->nterms++;
+    r->tab[j].hash = h;
+    r->tab[j].idx = (uint32_t)++r->nterms;
     if (r->nterms * 2 > r->tabcap) {
+        size_t idx = r->nterms - 1;
         if (grow_table(r)) { r->oom = 1; return CPQ_ENOMEM; }
-        /* Find the entry again in the new table. */
-        mask = r->tabcap - 1;
-        j = h & mask;
-        while (!(r->tab[j].hash == h && r->tab[j].klen == t->len &&
-                 !memcmp(r->keys.p + r->tab[j].koff, t->term, t->len)))
-            j = (j + 1) & mask;
-        e = &r->tab[j];
+        e = &r->ents[idx];
     }
 found:;
     /* At most three varints are appended: reserve once, write raw. */
@@ -286,12 +299,11 @@ int cpq_runner_emit(cpq_runner *r, uint32_t npassages, cpq_buf *out)
 {
     term_ent **v = malloc((r->nterms ? r->nterms : 1) * sizeof *v);
     if (!v) return CPQ_ENOMEM;
-    size_t n = 0, total = 0;
-    for (size_t i = 0; i < r->tabcap; i++)
-        if (r->tab[i].koff) {
-            v[n++] = &r->tab[i];
-            total += r->tab[i].post.len + r->tab[i].klen + 32;
-        }
+    size_t n = r->nterms, total = 0;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = &r->ents[i];
+        total += r->ents[i].post.len + r->ents[i].klen + 32;
+    }
     tl_runner = r;
     qsort(v, n, sizeof *v, cmp_ent_tl);
     cpq_buf_reserve(out, total + 16);
