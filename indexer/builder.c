@@ -636,9 +636,12 @@ int cpq_builder_add(cpq_builder *b, const char *id, size_t idlen, const char *te
     if (len >= UINT32_MAX)
         return cpq_err_set(e, CPQ_EINVAL, "document %.*s is 4 GiB or larger", (int)(idlen > 200 ? 200 : idlen), id);
     if (b->ndocs >= UINT32_MAX - 1) return cpq_err_set(e, CPQ_ELIMIT, "too many documents");
-    if (!b->cur && !(b->cur = batch_new(b))) {
-        fail(b, CPQ_ENOMEM, NULL);
-        return report(b, e);
+    if (!b->cur) {
+        /* Reserve the batch's text up front: no copying as it fills. */
+        if (!(b->cur = batch_new(b)) || cpq_buf_reserve(&b->cur->text, b->batch_bytes + (len < b->batch_bytes ? len : 0))) {
+            fail(b, CPQ_ENOMEM, NULL);
+            return report(b, e);
+        }
     }
     batch *bt = b->cur;
     if (b->ndocs == b->docs_cap) {

@@ -164,8 +164,16 @@ static int read_text(feeder *f, int fd, const char *path, const char *id)
     char *buf = NULL;
     size_t cap = 0, len = 0;
     int rc = CPQ_OK;
+    /* Size the buffer from fstat so a regular file is read without
+     * reallocation; pipes and files that grow meanwhile still work. */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < UINT32_MAX)
+        if (grow(&buf, &cap, (size_t)st.st_size + 1)) {
+            rc = cpq_err_set(f->e, CPQ_ENOMEM, "%s: out of memory", path);
+            goto done;
+        }
     for (;;) {
-        if (len + CHUNK > cap && grow(&buf, &cap, len + CHUNK)) {
+        if (len == cap && grow(&buf, &cap, len + CHUNK)) {
             rc = cpq_err_set(f->e, CPQ_ENOMEM, "%s: out of memory", path);
             goto done;
         }
