@@ -28,7 +28,9 @@
 #define ZDICT_STATIC_LINKING_ONLY
 #include "build_int.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
@@ -521,6 +523,29 @@ static int submit(cpq_builder *b)
 
 /* ---- public API ------------------------------------------------------------ */
 
+/* Remove ".<base>.tmp.<pid>.XXXXXX" files left in dir by builds that were
+ * killed (their process no longer exists), so a crashed build leaves
+ * nothing behind once the next build runs.  Best effort. */
+static void remove_stale_temps(const char *dir, const char *base)
+{
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        if (n[0] != '.' || strncmp(n + 1, base, bl) || strncmp(n + 1 + bl, ".tmp.", 5)) continue;
+        const char *ps = n + 1 + bl + 5;
+        char *end;
+        long pid = strtol(ps, &end, 10);
+        if (end == ps || *end != '.' || strlen(end) != 7 || pid <= 0) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+        char full[4096];
+        if ((size_t)snprintf(full, sizeof full, "%s/%s", dir, n) < sizeof full) unlink(full);
+    }
+    closedir(d);
+}
+
 static int online_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -584,10 +609,15 @@ int cpq_builder_create(const cpq_build_opts *opts, const char *path, cpq_builder
     if (!b->path || !pc) { free(pc); rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory"); goto fail; }
     b->dir = strdup(dirname(pc));
     free(pc);
-    size_t tl = strlen(path) + 32;
+    size_t tl = strlen(b->dir) + strlen(path) + 48;
     b->tmppath = malloc(tl);
     if (!b->dir || !b->tmppath) { rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory"); goto fail; }
-    snprintf(b->tmppath, tl, "%s.tmp.XXXXXX", path);
+    /* A hidden name, so a build whose input tree holds its output does not
+     * index its own half-written file. */
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    remove_stale_temps(b->dir, base);
+    snprintf(b->tmppath, tl, "%s/.%s.tmp.%ld.XXXXXX", b->dir, base, (long)getpid());
     b->fd = mkstemp(b->tmppath);
     if (b->fd < 0) {
         rc = cpq_err_set(e, CPQ_EIO, "cannot create %s: %s", b->tmppath, strerror(errno));

@@ -79,8 +79,9 @@ void cpq_build_opts_default(cpq_build_opts *o);
 
 typedef struct cpq_builder cpq_builder;
 
-/* Create a builder that will write the index to path.  A temporary file
- * (path + ".tmp.XXXXXX") is created at once beside path, so a bad output
+/* Create a builder that will write the index to path.  A hidden temporary
+ * file (".NAME.tmp.<pid>.XXXXXX" in path's directory) is created at once,
+ * and such files left by killed builds (whose process is gone) are removed, so a bad output
  * directory fails here, not after the whole corpus was read.  Returns
  * CPQ_OK, CPQ_EINVAL (a bad option, named in e), CPQ_ELANG, CPQ_ENOMEM,
  * CPQ_EIO (the temporary file or a thread could not be created).  On error

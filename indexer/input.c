@@ -244,7 +244,7 @@ static int walk(feeder *f, const char *dir, int format, int depth)
         if (!(names[n] = strdup(de->d_name))) { rc = cpq_err_set(f->e, CPQ_ENOMEM, "out of memory"); goto done; }
         n++;
     }
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n > 1) qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n && !rc; i++) {
         size_t pl = strlen(dir) + strlen(names[i]) + 2;
         char *p = malloc(pl);

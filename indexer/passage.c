@@ -371,37 +371,195 @@ static void end_paragraph(splitter *sp, size_t start, size_t end)
     sp->sn = 0;
 }
 
+/* Where the main loop stands: the open paragraph and sentence, and the
+ * state of the current word and line. */
+typedef struct scan {
+    size_t last;             /* end of the last content code point */
+    size_t para_start, sent_start;
+    uint64_t sent_words;     /* in the open sentence so far */
+    int in_word, after_cjk;  /* see word_step */
+    int line_content;        /* the current line has content */
+    int blank_line;          /* a blank line came after the last content */
+    int para_open, sent_open;
+} scan;
+
+/* Content at byte i with no sentence open (and no blank line pending):
+ * it starts a sentence, and a paragraph if none is open. */
+static inline void open_sentence(scan *c, size_t i)
+{
+    c->sent_open = 1;
+    c->sent_start = i;
+    c->sent_words = 0;
+    if (!c->para_open) {
+        c->para_open = 1;
+        c->para_start = i;
+    }
+}
+
+/* Eight bytes at a time: on little-endian GCC/clang targets, the plain
+ * ASCII stretches of the text (spaces, words, punctuation, line breaks that
+ * end a line with content) are taken a machine word at a time, counting
+ * word starts with bit masks instead of branching at every word and space.
+ * Measured at max 200 words, -O2: gcide texts 185 -> 620 MB/s, linux-doc
+ * files 197 -> 760 MB/s.  Elsewhere, or with CPQ_PASSAGE_NO_SWAR defined (so
+ * the byte loop can be tested here too), the byte loop below does the same
+ * work one code point at a time, with the same result. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ \
+    && !defined(CPQ_PASSAGE_NO_SWAR)
+#define SWAR 1
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* Bit 7 of each byte is set where lo < byte < hi (lo, hi <= 128); bytes
+ * >= 0x80 never match.  Exact per byte: no carry crosses a byte. */
+static inline uint64_t swar_between(uint64_t x, unsigned lo, unsigned hi)
+{
+    uint64_t low7 = x & (ONES * 127);
+
+    return (ONES * (127 + hi) - low7) & ~x & (low7 + ONES * (127 - lo)) & HIGHS;
+}
+
+static inline uint64_t swar_eq(uint64_t x, unsigned c)
+{
+    return swar_between(x, c - 1, c + 1);
+}
+
+/* The classes of the eight bytes of x, as bit 7 of each byte. */
+typedef struct chunk {
+    uint64_t nl;      /* '\n' */
+    uint64_t space;   /* K_SPACE */
+    uint64_t word;    /* K_WORD */
+    uint64_t stop;    /* what plain_run leaves to the byte loop */
+    uint64_t nl_run;  /* the nearest byte before that is not a space is a
+                       * '\n', or there is none and the line had no content */
+} chunk;
+
+static inline chunk classify(uint64_t x, int line_content)
+{
+    chunk k;
+    uint64_t d;
+
+    k.nl = swar_eq(x, '\n');
+    k.space = (swar_between(x, '\b', '\r' + 1) ^ k.nl) | swar_eq(x, ' ');
+    k.word = swar_between(x | (ONES * 0x20), 'a' - 1, 'z' + 1) | swar_between(x, '0' - 1, '9' + 1);
+    /* nl_run: carry "is a '\n'" across runs of spaces, doubling the reach. */
+    k.nl_run = (k.nl << 8) | (line_content ? 0 : 0x80);
+    d = ((~k.space & HIGHS) << 8) | 0x80;
+    k.nl_run |= (k.nl_run << 8) & ~d;
+    d |= d << 8;
+    k.nl_run |= (k.nl_run << 16) & ~d;
+    d |= d << 16;
+    k.nl_run |= (k.nl_run << 32) & ~d;
+    /* Stops: non-ASCII bytes, terminators that may end a sentence (a letter
+     * or digit right after one means they do not; anything else is left to
+     * skip_closers), and line breaks that make a blank line. */
+    k.stop = (x & HIGHS)
+           | ((swar_eq(x, '.') | swar_eq(x, '!') | swar_eq(x, '?')) & ~(k.word >> 8))
+           | (k.nl & k.nl_run);
+    return k;
+}
+
+/* Apply the bytes marked in below (the first few of the chunk at i, none of
+ * them a stop) to the state: words counted in *words, *joined (bit 7) set
+ * when the last of them is a word byte. */
+static inline void take(scan *c, const chunk *k, uint64_t below, size_t i,
+                        uint64_t *words, uint64_t *joined, uint64_t *any_word)
+{
+    uint64_t content = below & ~k->space & ~k->nl, word = k->word & below;
+
+    if (content) {
+        if (!c->sent_open) {
+            open_sentence(c, i + (size_t)(__builtin_ctzll(content) >> 3));
+            *words = 0;
+        }
+        c->last = i + (size_t)((71 - __builtin_clzll(content)) >> 3);
+    }
+    *words += (((word & ~((word << 8) | *joined)) >> 7) * ONES) >> 56;
+    *any_word |= word;
+    *joined = (word & ~(below >> 8)) ? 0x80 : 0;
+}
+
+/* Take the plain ASCII text from s[i] on, eight bytes at a time, up to the
+ * first stop (see classify).  Requires !c->blank_line, which holds after.
+ * Returns the new i: at a stop, or with fewer than 8 bytes left. */
+__attribute__((noinline)) static size_t plain_run(scan *c, const unsigned char *s, size_t i, size_t len)
+{
+    uint64_t words = c->sent_words, any_word = 0, x;
+    uint64_t joined = (uint64_t)(c->in_word && !c->after_cjk) << 7;
+    int line_content = c->line_content;
+    size_t i0 = i;
+    chunk k;
+
+    for (;;) {
+        if (len - i < 8)
+            goto done;
+        memcpy(&x, s + i, 8);
+        k = classify(x, line_content);
+        if (k.stop)
+            break;
+        take(c, &k, HIGHS, i, &words, &joined, &any_word);
+        /* The last byte has content, or is a space after content. */
+        line_content = (int)(((~k.nl & ~k.space) | (k.space & ~k.nl_run)) >> 63);
+        i += 8;
+    }
+    {
+        uint64_t first = k.stop & (0 - k.stop), below = (first - 1) & HIGHS;
+
+        if (below) {
+            take(c, &k, below, i, &words, &joined, &any_word);
+            i += (size_t)(__builtin_ctzll(first) >> 3);
+        }
+        line_content = !(k.nl_run & first);
+    }
+done:
+    c->sent_words = words;
+    c->line_content = line_content;
+    if (i != i0) {
+        c->in_word = joined != 0;
+        if (any_word)
+            c->after_cjk = 0;
+    }
+    return i;
+}
+#endif
+
 int cpq_passage_split(const char *text, size_t len, uint32_t max_words, cpq_spans *out)
 {
     const unsigned char *s = (const unsigned char *)text;
     splitter sp;
+    scan c;
     size_t n0 = out->n;
-    size_t i = 0, para_start = 0, sent_start = 0, last = 0;
-    uint64_t sent_words = 0;
-    int in_word = 0, after_cjk = 0;
-    int line_content = 0, blank_line = 0, para_open = 0, sent_open = 0;
+    size_t i = 0;
 
     memset(&sp, 0, sizeof sp);
     sp.s = s;
     sp.max = max_words ? max_words : 1; /* 0 is out of contract; take it as 1 */
     sp.out = out;
+    memset(&c, 0, sizeof c);
 
     while (i < len) {
+#ifdef SWAR
+        if (!c.blank_line && len - i >= 8) {
+            i = plain_run(&c, s, i, len);
+            if (i >= len)
+                break;
+        }
+#endif
         int k = byte_class[s[i]];
         size_t n = 1;
 
         if (k == K_SPACE) {
-            in_word = 0;
+            c.in_word = 0;
             do
                 i++;
             while (i < len && byte_class[s[i]] == K_SPACE);
             continue;
         }
         if (k == K_NL) {
-            if (!line_content)
-                blank_line = 1;
-            line_content = 0;
-            in_word = 0;
+            if (!c.line_content)
+                c.blank_line = 1;
+            c.line_content = 0;
+            c.in_word = 0;
             i++;
             continue;
         }
@@ -410,7 +568,7 @@ int cpq_passage_split(const char *text, size_t len, uint32_t max_words, cpq_span
             n = decode_mb(s + i, len - i, &cp);
             k = cp < 0 ? K_OTHER : class_of_cp(cp);
             if (k == K_SPACE) {
-                in_word = 0;
+                c.in_word = 0;
                 i += n;
                 continue;
             }
@@ -418,65 +576,58 @@ int cpq_passage_split(const char *text, size_t len, uint32_t max_words, cpq_span
 
         /* Content: first see which paragraph and sentence it belongs to
          * (no open sentence means no open paragraph, or one just ended). */
-        line_content = 1;
-        if (blank_line || !sent_open) {
-            if (blank_line && para_open) {
-                if (sent_open)
-                    close_sentence(&sp, sent_start, last, sent_words);
-                end_paragraph(&sp, para_start, last);
-                para_open = sent_open = 0;
+        c.line_content = 1;
+        if (c.blank_line || !c.sent_open) {
+            if (c.blank_line && c.para_open) {
+                if (c.sent_open)
+                    close_sentence(&sp, c.sent_start, c.last, c.sent_words);
+                end_paragraph(&sp, c.para_start, c.last);
+                c.para_open = c.sent_open = 0;
                 if (sp.rc)
                     break;
             }
-            blank_line = 0;
-            if (!para_open) {
-                para_open = 1;
-                para_start = i;
-            }
-            if (!sent_open) {
-                sent_open = 1;
-                sent_start = i;
-                sent_words = 0;
-            }
+            c.blank_line = 0;
+            if (!c.sent_open)
+                open_sentence(&c, i);
         }
 
         if (k == K_WORD && n == 1) {
             /* ASCII word: take the whole run at once. */
-            sent_words += (uint64_t)word_step(K_WORD, &in_word, &after_cjk);
+            c.sent_words += (uint64_t)word_step(K_WORD, &c.in_word, &c.after_cjk);
             i++;
             while (i < len && byte_class[s[i]] == K_WORD)
                 i++;
-            last = i;
+            c.last = i;
             continue;
         }
         if (k == K_OTHER) {
-            in_word = 0;
-            last = i += n;
+            c.in_word = 0;
+            c.last = i += n;
             continue;
         }
         if (k == K_TERM || k == K_CJKTERM) {
-            in_word = 0;
+            c.in_word = 0;
             size_t q = skip_closers(s, len, i + n);
             size_t qn;
             int next = q < len ? class_at(s + q, len - q, &qn) : K_SPACE;
             if (k == K_CJKTERM || next == K_SPACE || next == K_NL) {
-                close_sentence(&sp, sent_start, q, sent_words);
+                close_sentence(&sp, c.sent_start, q, c.sent_words);
                 if (sp.rc)
                     break;
-                sent_open = 0;
-                last = i = q;
+                c.sent_open = 0;
+                c.last = i = q;
                 continue;
             }
-            last = i += n;
+            c.last = i += n;
             continue;
         }
-        sent_words += (uint64_t)word_step(k, &in_word, &after_cjk);
-        last = i += n;
+        c.sent_words += (uint64_t)word_step(k, &c.in_word, &c.after_cjk);
+        c.last = i += n;
     }
-    if (!sp.rc && para_open) {
-        if (sent_open)
-            close_sentence(&sp, sent_start, last, sent_words);
-        end_paragraph(&sp, para_start, last);
+    if (!sp.rc && c.para_open) {
+        if (c.sent_open)
+            close_sentence(&sp, c.sent_start, c.last, c.sent_words);
+        end_paragraph(&sp, c.para_start, c.last);
     }
     if (sp.have)
         push_span(&sp, sp.cur_start, sp.cur_end);

@@ -25,6 +25,7 @@
 #include "bm25.h"
 #include "endian.h"
 #include "format.h"
+#include "jsonl.h" /* cpq_utf8_valid */
 
 typedef struct sect {
     const uint8_t *p;
@@ -161,6 +162,13 @@ static int check_tables(cpq_index *ix, cpq_errinfo *e)
     if (swlen != mlen - CPQ_META_SIZE) return CORRUPT(e, "meta", "stopwords length %u does not match", swlen);
     memcpy(ix->language, m + 56, CPQ_LANG_MAX);
     if (ix->language[CPQ_LANG_MAX - 1] || !ix->language[0]) return CORRUPT(e, "meta", "bad language name");
+    for (size_t i = strlen(ix->language); i < CPQ_LANG_MAX; i++)
+        if (ix->language[i]) return CORRUPT(e, "meta", "language name is not NUL-padded");
+    int known = !strcmp(ix->language, "none");
+    for (const char **l = cpq_analyzer_languages(); !known && *l; l++) known = !strcmp(*l, ix->language);
+    if (!known) return CORRUPT(e, "meta", "unknown stemmer language '%s'", ix->language);
+    if (in->passage_words < 8 || in->passage_words > 100000)
+        return CORRUPT(e, "meta", "words per passage %u out of range", in->passage_words);
     for (int i = 96; i < CPQ_META_SIZE; i++)
         if (m[i]) return CORRUPT(e, "meta", "reserved byte %d is not zero", i);
     ix->stopwords = malloc((size_t)swlen + 1);
@@ -209,7 +217,7 @@ static int check_tables(cpq_index *ix, cpq_errinfo *e)
 
     /* Walk both tables once, sequentially, checking every record; random
      * access later decodes the same bytes. */
-    uint64_t o = 0, next_p = 0, id_off = 0;
+    uint64_t o = 0, next_p = 0, id_off = 0, text_total = 0;
     for (uint64_t d = 0; d < in->docs; d++) {
         uint64_t np, tl, il;
         if (d % CPQ_TABLE_BLOCK == 0) {
@@ -227,8 +235,11 @@ static int check_tables(cpq_index *ix, cpq_errinfo *e)
         if (tl >= UINT32_MAX) return CORRUPT(e, "docs", "document %llu is too long", (unsigned long long)d);
         next_p += np;
         id_off += il;
+        text_total += tl;
     }
     if (o != ix->ddata_len) return CORRUPT(e, "docs", "stray bytes after the last document");
+    if (text_total != in->text_bytes) return CORRUPT(e, "meta", "text bytes %llu, the documents hold %llu",
+                                                     (unsigned long long)in->text_bytes, (unsigned long long)text_total);
     if (next_p != in->passages) return CORRUPT(e, "docs", "documents do not cover all passages");
     if (id_off != ix->s[CPQ_SEC_DOCIDS].len) return CORRUPT(e, "docids", "size does not match the documents");
     uint64_t soff = 0, tokens = 0, cur_doc = 0, pend = 0;
@@ -674,8 +685,9 @@ int cpq_postings_positions(cpq_postings *p, uint32_t *pos, size_t cap)
         size_t k = cpq_varint_get(b + o2, (size_t)(end - (b + o2)), &v);
         if (!k) { p->corrupt = 1; return -1; }
         o2 += k;
+        /* Compare before adding: a 64-bit delta must not wrap around. */
+        if (j == 0 ? v >= len : v >= (uint64_t)len - cur - 1) { p->corrupt = 1; return -1; }
         cur = j == 0 ? v : cur + v + 1;
-        if (cur >= len) { p->corrupt = 1; return -1; }
         if (j < cap) pos[j] = (uint32_t)cur;
     }
     return (int)tf;
@@ -947,6 +959,8 @@ int cpq_index_verify(const cpq_index *ix, cpq_errinfo *e)
     if (cpq_index_prefix(ix, "", 0, &it)) return CORRUPT(e, "terms", "cannot start");
     int rc;
     while ((rc = cpq_term_iter_next(&it, &t)) == CPQ_OK) {
+        if (!cpq_utf8_valid(t.text, t.len))
+            return CORRUPT(e, "terms", "term %llu is not valid UTF-8", (unsigned long long)n);
         if (n && cmp_bytes(prev, prevlen, t.text, t.len) >= 0)
             return CORRUPT(e, "terms", "term %llu ('%s') out of order", (unsigned long long)n, t.text);
         if (t.post_off != post_end || t.pos_off != pos_end)
@@ -988,6 +1002,8 @@ int cpq_index_verify(const cpq_index *ix, cpq_errinfo *e)
         int r = cpq_fetch_passage(f, (uint32_t)p, &txt, &len);
         if (r == CPQ_ENOMEM) rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory");
         else if (r) rc = CORRUPT(e, "store", "passage %llu does not decompress to its recorded size", (unsigned long long)p);
+        else if (!cpq_utf8_valid(txt, len))
+            rc = CORRUPT(e, "store", "passage %llu is not valid UTF-8 or splits a character", (unsigned long long)p);
     }
     cpq_fetch_free(f);
     return rc;
