@@ -1,0 +1,914 @@
+/*
+ * engine.c - query execution; see engine.h for the contract.
+ *
+ * Document-at-a-time over "iterators", one per query node.  Every iterator
+ * is positioned on its first matching passage when built and moves forward
+ * only: next() to the following match, seek(t) to the first match >= t.
+ * Each has a global score bound (ub) and, for terms, a tighter bound per
+ * postings block from the skip table (block-max).  The root BOOL runs
+ * block-max MaxScore (Turtle & Flood 1995; Ding & Suel 2011): clauses are
+ * ordered by bound, the cheapest prefix whose bounds cannot beat the k-th
+ * score is "non-essential" and only probed for candidates that the others
+ * produce, and a candidate whose block bounds cannot beat the k-th score is
+ * skipped unscored.
+ */
+#include "engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bm25.h"
+
+enum { IT_TERM, IT_PHRASE, IT_NEAR, IT_OR, IT_BOOL, IT_EMPTY };
+
+typedef struct engine engine;
+typedef struct it it;
+
+struct it {
+    int kind;
+    uint32_t doc;            /* current match, CPQ_END when exhausted */
+    float ub;                /* bound of score() anywhere */
+    engine *en;
+    /* term */
+    cpq_postings pc;
+    float idf;
+    float single_bound;      /* bound of a single-block term */
+    /* composites */
+    it **kids;
+    size_t nkids;
+    cpq_occur *occ;          /* BOOL: each kid's occur */
+    uint32_t *rel;           /* PHRASE: relative positions */
+    uint32_t dist;           /* NEAR */
+    /* positions: TERM occurrences or PHRASE match starts at doc */
+    uint32_t *pos;
+    size_t npos, poscap;
+    uint32_t pos_doc;        /* doc the positions are for (CPQ_END: none) */
+    uint32_t span;           /* PHRASE: last relative position */
+    uint32_t freq;           /* PHRASE: matches at doc */
+};
+
+struct engine {
+    const cpq_index *ix;
+    const cpq_index_info *in;
+    float k1, b, avg;
+    int default_params;
+    uint64_t work, max_work;
+    double deadline;         /* monotonic seconds; 0 = none */
+    int stop;                /* budget exhausted */
+    int capped;
+    int oom, corrupt;
+    uint32_t prefix_cap;
+    /* allocations to free */
+    void **allocs;
+    size_t nallocs, acap;
+    it **its;                /* every iterator: their position buffers */
+    size_t nits, itcap;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *en_alloc(engine *en, size_t n)
+{
+    if (en->oom) return NULL;
+    if (en->nallocs == en->acap) {
+        size_t nc = en->acap ? en->acap * 2 : 64;
+        void **na = realloc(en->allocs, nc * sizeof *na);
+        if (!na) { en->oom = 1; return NULL; }
+        en->allocs = na;
+        en->acap = nc;
+    }
+    void *p = calloc(1, n ? n : 1);
+    if (!p) { en->oom = 1; return NULL; }
+    en->allocs[en->nallocs++] = p;
+    return p;
+}
+
+static void en_free(engine *en)
+{
+    for (size_t i = 0; i < en->nits; i++) free(en->its[i]->pos);
+    free(en->its);
+    for (size_t i = 0; i < en->nallocs; i++) free(en->allocs[i]);
+    free(en->allocs);
+}
+
+/* Count work; check the clock every 4096 units. */
+static inline void tick(engine *en, uint64_t n)
+{
+    en->work += n;
+    if (en->work > en->max_work) en->stop = 1;
+    if (en->deadline > 0 && (en->work & 4095) < n && now_s() > en->deadline) en->stop = 1;
+}
+
+/* ---- BM25 pieces --------------------------------------------------------- */
+
+static float bm25(const engine *en, float idf, uint32_t tf, uint32_t len)
+{
+    return cpq_bm25(idf, tf, len, en->avg, en->k1, en->b);
+}
+
+/* A bound for any passage of a block given its largest tf and smallest
+ * length: the BM25 tf part grows with tf and shrinks with length. */
+static float bound_from(const engine *en, float idf, uint32_t maxtf, uint32_t minlen)
+{
+    return cpq_round_up(bm25(en, idf, maxtf, minlen));
+}
+
+static float term_block_bound(const it *t, uint32_t k)
+{
+    if (t->pc.nblocks <= 1) return t->single_bound;
+    uint32_t last, mtf, mlen;
+    float ms;
+    cpq_postings_block_at(&t->pc, k, &last, &ms, &mtf, &mlen);
+    return t->en->default_params ? ms : bound_from(t->en, t->idf, mtf, mlen);
+}
+
+/* ---- iterator operations -------------------------------------------------- */
+
+static uint32_t it_next(it *x);
+static uint32_t it_seek(it *x, uint32_t t);
+static float it_score(it *x);
+
+/* Bound of x's score at passage d >= x's position. */
+static float it_bound_at(it *x, uint32_t d)
+{
+    if (x->kind != IT_TERM || x->pc.nblocks <= 1) return x->ub;
+    /* Find the block holding d from the current one on. */
+    uint32_t k = x->pc.blk == UINT32_MAX ? 0 : x->pc.blk;
+    uint32_t last;
+    for (; k < x->pc.nblocks; k++) {
+        cpq_postings_block_at(&x->pc, k, &last, NULL, NULL, NULL);
+        if (last >= d) return term_block_bound(x, k);
+    }
+    return 0;
+}
+
+static int grow_pos(it *x, size_t need)
+{
+    if (need <= x->poscap) return 0;
+    size_t nc = x->poscap ? x->poscap : 64;
+    while (nc < need) nc *= 2;
+    uint32_t *np = realloc(x->pos, nc * sizeof *np);
+    if (!np) { x->en->oom = 1; return -1; }
+    x->pos = np;
+    x->poscap = nc;
+    return 0;
+}
+
+/* Positions of a term at its current passage into x->pos. */
+static int term_positions(it *x)
+{
+    if (x->pos_doc == x->doc) return 0;
+    uint32_t tf = cpq_postings_tf(&x->pc);
+    if (grow_pos(x, tf)) return -1;
+    int n = cpq_postings_positions(&x->pc, x->pos, x->poscap);
+    if (n < 0) { x->en->corrupt = 1; return -1; }
+    tick(x->en, (uint64_t)n);
+    x->npos = (size_t)n;
+    x->pos_doc = x->doc;
+    return 0;
+}
+
+static uint32_t term_next(it *x)
+{
+    tick(x->en, 1);
+    x->doc = cpq_postings_next(&x->pc);
+    if (x->doc == CPQ_END && cpq_postings_corrupt(&x->pc)) x->en->corrupt = 1;
+    return x->doc;
+}
+
+static uint32_t term_seek(it *x, uint32_t t)
+{
+    if (x->doc >= t) return x->doc;
+    tick(x->en, 1);
+    x->doc = cpq_postings_seek(&x->pc, t);
+    if (x->doc == CPQ_END && cpq_postings_corrupt(&x->pc)) x->en->corrupt = 1;
+    return x->doc;
+}
+
+/* Align every iterator of v on one passage >= d; CPQ_END if none. */
+static uint32_t conj_align(it **v, size_t n, uint32_t d)
+{
+again:
+    if (d == CPQ_END) return CPQ_END;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t x = it_seek(v[i], d);
+        if (x != d) {
+            d = x;
+            goto again;
+        }
+    }
+    return d;
+}
+
+/* PHRASE: count matches at the aligned passage; 0 if none. */
+static uint32_t phrase_check(it *x)
+{
+    size_t n = x->nkids;
+    for (size_t i = 0; i < n; i++)
+        if (term_positions(x->kids[i])) return 0;
+    it *k0 = x->kids[0];
+    if (grow_pos(x, k0->npos)) return 0;
+    x->npos = 0;
+    size_t *ptr = calloc(n, sizeof *ptr);
+    if (!ptr) { x->en->oom = 1; return 0; }
+    for (size_t a = 0; a < k0->npos; a++) {
+        uint32_t start = k0->pos[a];
+        int ok = 1;
+        for (size_t i = 1; i < n && ok; i++) {
+            it *ki = x->kids[i];
+            uint64_t want = (uint64_t)start + x->rel[i];
+            while (ptr[i] < ki->npos && ki->pos[ptr[i]] < want) ptr[i]++;
+            ok = ptr[i] < ki->npos && ki->pos[ptr[i]] == want;
+        }
+        if (ok) x->pos[x->npos++] = start;
+    }
+    free(ptr);
+    x->pos_doc = x->doc;
+    x->freq = (uint32_t)x->npos;
+    return x->freq;
+}
+
+/* Occurrence intervals of a NEAR operand at its passage. */
+static int operand_intervals(it *x, const uint32_t **starts, size_t *n, uint32_t *span)
+{
+    if (x->kind == IT_TERM) {
+        if (term_positions(x)) return -1;
+        *span = 0;
+    } else {
+        *span = x->span;   /* phrase: positions computed when it matched */
+    }
+    *starts = x->pos;
+    *n = x->npos;
+    return 0;
+}
+
+static int near_check(it *x)
+{
+    const uint32_t *a, *b;
+    size_t na, nb;
+    uint32_t sa, sb;
+    if (operand_intervals(x->kids[0], &a, &na, &sa) || operand_intervals(x->kids[1], &b, &nb, &sb)) return 0;
+    size_t i = 0, j = 0;
+    while (i < na && j < nb) {
+        uint64_t a0 = a[i], a1 = a0 + sa, b0 = b[j], b1 = b0 + sb;
+        if (a1 < b0) {
+            if (b0 - a1 - 1 <= x->dist) return 1;
+            i++;
+        } else if (b1 < a0) {
+            if (a0 - b1 - 1 <= x->dist) return 1;
+            j++;
+        } else {
+            /* Overlapping occurrences (the same term on both sides): try the next. */
+            if (a0 <= b0) i++; else j++;
+        }
+    }
+    return 0;
+}
+
+static uint32_t conj_next_match(it *x, uint32_t d)
+{
+    for (;;) {
+        d = conj_align(x->kids, x->nkids, d);
+        if (d == CPQ_END || x->en->stop || x->en->oom || x->en->corrupt) return x->doc = CPQ_END;
+        x->doc = d;
+        if (x->kind == IT_PHRASE ? phrase_check(x) > 0 : near_check(x)) return d;
+        if (x->en->oom || x->en->corrupt) return x->doc = CPQ_END;
+        d++;
+    }
+}
+
+/* OR (prefix expansions): the smallest kid position. */
+static uint32_t or_min(it *x)
+{
+    uint32_t m = CPQ_END;
+    for (size_t i = 0; i < x->nkids; i++)
+        if (x->kids[i]->doc < m) m = x->kids[i]->doc;
+    return x->doc = m;
+}
+
+/* BOOL: the next passage >= d that satisfies MUST, SHOULD and MUST_NOT. */
+static uint32_t bool_find(it *x, uint32_t d)
+{
+    int has_must = 0;
+    for (size_t i = 0; i < x->nkids; i++) has_must |= x->occ[i] == CPQ_OCCUR_MUST;
+    for (;;) {
+        if (x->en->stop || x->en->oom || x->en->corrupt) return x->doc = CPQ_END;
+        if (has_must) {
+            /* Align the MUST kids (leapfrog). */
+            for (;;) {
+                uint32_t start = d;
+                for (size_t i = 0; i < x->nkids && d != CPQ_END; i++)
+                    if (x->occ[i] == CPQ_OCCUR_MUST) {
+                        uint32_t y = it_seek(x->kids[i], d);
+                        if (y != d) d = y;
+                    }
+                if (d == CPQ_END) return x->doc = CPQ_END;
+                if (d == start) break;
+            }
+        } else {
+            uint32_t m = CPQ_END;
+            for (size_t i = 0; i < x->nkids; i++)
+                if (x->occ[i] == CPQ_OCCUR_SHOULD) {
+                    uint32_t y = it_seek(x->kids[i], d);
+                    if (y < m) m = y;
+                }
+            if (m == CPQ_END) return x->doc = CPQ_END;
+            d = m;
+        }
+        int excluded = 0;
+        for (size_t i = 0; i < x->nkids && !excluded; i++)
+            if (x->occ[i] == CPQ_OCCUR_MUST_NOT) excluded = it_seek(x->kids[i], d) == d;
+        if (!excluded) return x->doc = d;
+        d++;
+    }
+}
+
+static uint32_t it_seek(it *x, uint32_t t)
+{
+    if (x->doc >= t) return x->doc;
+    switch (x->kind) {
+    case IT_TERM: return term_seek(x, t);
+    case IT_PHRASE:
+    case IT_NEAR: return conj_next_match(x, t);
+    case IT_OR:
+        for (size_t i = 0; i < x->nkids; i++) it_seek(x->kids[i], t);
+        return or_min(x);
+    case IT_BOOL: return bool_find(x, t);
+    default: return x->doc = CPQ_END;
+    }
+}
+
+static uint32_t it_next(it *x)
+{
+    if (x->doc == CPQ_END) return CPQ_END;
+    if (x->kind == IT_TERM) return term_next(x);
+    return it_seek(x, x->doc + 1);
+}
+
+static float it_score(it *x)
+{
+    const engine *en = x->en;
+    uint32_t len = cpq_index_passage_len(en->ix, x->doc);
+    switch (x->kind) {
+    case IT_TERM: return bm25(en, x->idf, cpq_postings_tf(&x->pc), len);
+    case IT_PHRASE: return bm25(en, x->idf, x->freq, len);
+    case IT_NEAR: return it_score(x->kids[0]) + it_score(x->kids[1]);
+    case IT_OR:
+    case IT_BOOL: {
+        float s = 0;
+        for (size_t i = 0; i < x->nkids; i++) {
+            if (x->kind == IT_BOOL && x->occ[i] == CPQ_OCCUR_MUST_NOT) continue;
+            if (it_seek(x->kids[i], x->doc) == x->doc) s += it_score(x->kids[i]);
+        }
+        return s;
+    }
+    default: return 0;
+    }
+}
+
+/* ---- building iterators from the tree ------------------------------------- */
+
+static it *new_it(engine *en, int kind)
+{
+    if (en->nits == en->itcap) {
+        size_t nc = en->itcap ? en->itcap * 2 : 32;
+        it **ni = realloc(en->its, nc * sizeof *ni);
+        if (!ni) { en->oom = 1; return NULL; }
+        en->its = ni;
+        en->itcap = nc;
+    }
+    it *x = en_alloc(en, sizeof *x);
+    if (!x) return NULL;
+    en->its[en->nits++] = x;
+    x->kind = kind;
+    x->en = en;
+    x->pos_doc = CPQ_END;
+    x->doc = 0;
+    return x;
+}
+
+static it *empty_it(engine *en)
+{
+    it *x = new_it(en, IT_EMPTY);
+    if (x) x->doc = CPQ_END;
+    return x;
+}
+
+/* A term iterator, or NULL with en unchanged when the term is not indexed
+ * (the caller decides what an absent term means). */
+static it *term_it(engine *en, const cpq_term *t)
+{
+    it *x = new_it(en, IT_TERM);
+    if (!x) return NULL;
+    if (cpq_postings_open(en->ix, t, &x->pc)) { en->corrupt = 1; return NULL; }
+    x->idf = cpq_bm25_idf(en->in->passages, t->df);
+    uint32_t nb = cpq_postings_nblocks(&x->pc);
+    float ub = 0;
+    if (nb <= 1) {
+        /* Exact bound from the block itself, for any k1 and b. */
+        cpq_postings q = x->pc;
+        float m = 0;
+        for (uint32_t d; (d = cpq_postings_next(&q)) != CPQ_END;) {
+            float s = bm25(en, x->idf, cpq_postings_tf(&q), cpq_index_passage_len(en->ix, d));
+            if (s > m) m = s;
+        }
+        x->single_bound = ub = cpq_round_up(m);
+    } else {
+        for (uint32_t k = 0; k < nb; k++) {
+            float s = term_block_bound(x, k);
+            if (s > ub) ub = s;
+        }
+    }
+    x->ub = ub;
+    term_next(x);
+    return x;
+}
+
+static it *lookup_term_it(engine *en, const cpq_qterm *qt)
+{
+    cpq_term t;
+    int rc = cpq_index_term(en->ix, qt->bytes, qt->len, &t);
+    if (rc == CPQ_ENOTFOUND) return empty_it(en);
+    if (rc) { en->corrupt = 1; return NULL; }
+    return term_it(en, &t);
+}
+
+static it *build(engine *en, const cpq_qnode *n);
+
+static int cmp_df_desc(const void *a, const void *b)
+{
+    const cpq_term *x = a, *y = b;
+    if (x->df != y->df) return x->df > y->df ? -1 : 1;
+    return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+static it *prefix_it(engine *en, const cpq_qnode *n)
+{
+    cpq_term_iter ti;
+    if (cpq_index_prefix(en->ix, n->terms[0].bytes, n->terms[0].len, &ti)) { en->corrupt = 1; return NULL; }
+    /* Keep the cap most frequent expansions (scan at most 64 x cap terms). */
+    size_t cap = en->prefix_cap, keep = 0, limit = (size_t)cap * 64, seen = 0;
+    cpq_term *v = malloc((cap + 1) * sizeof *v);
+    if (!v) { en->oom = 1; return NULL; }
+    cpq_term t;
+    int rc;
+    while ((rc = cpq_term_iter_next(&ti, &t)) == CPQ_OK) {
+        if (++seen > limit) { en->capped = 1; break; }
+        v[keep++] = t;
+        if (keep > cap) {
+            qsort(v, keep, sizeof *v, cmp_df_desc);
+            keep = cap;
+            en->capped = 1;
+        }
+    }
+    if (rc != CPQ_OK && rc != CPQ_ENOTFOUND) { free(v); en->corrupt = 1; return NULL; }
+    /* Alphabetical order: the score sums in a fixed order. */
+    for (size_t i = 1; i < keep; i++)
+        for (size_t j = i; j > 0 && v[j - 1].ord > v[j].ord; j--) {
+            cpq_term tmp = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = tmp;
+        }
+    it *x = new_it(en, IT_OR);
+    if (!x || !(x->kids = en_alloc(en, (keep ? keep : 1) * sizeof *x->kids))) { free(v); return NULL; }
+    for (size_t i = 0; i < keep; i++) {
+        it *k = term_it(en, &v[i]);
+        if (!k) { free(v); return NULL; }
+        x->kids[x->nkids++] = k;
+        x->ub += k->ub;
+    }
+    free(v);
+    x->ub = cpq_round_up(x->ub);
+    or_min(x);
+    return x;
+}
+
+static it *phrase_it(engine *en, const cpq_qnode *n)
+{
+    it *x = new_it(en, IT_PHRASE);
+    if (!x) return NULL;
+    x->kids = en_alloc(en, n->nterms * sizeof *x->kids);
+    x->rel = en_alloc(en, n->nterms * sizeof *x->rel);
+    if (!x->kids || !x->rel) return NULL;
+    float idf = 0;
+    for (size_t i = 0; i < n->nterms; i++) {
+        it *k = lookup_term_it(en, &n->terms[i]);
+        if (!k) return NULL;
+        if (k->kind == IT_EMPTY) return empty_it(en);
+        x->kids[x->nkids++] = k;
+        x->rel[i] = n->terms[i].pos;
+        idf += k->idf;
+    }
+    x->idf = idf;
+    x->span = x->rel[n->nterms - 1];
+    /* tf * (k1 + 1) / (tf + norm) stays below k1 + 1. */
+    x->ub = cpq_round_up(idf * (en->k1 + 1.0f));
+    conj_next_match(x, 0);
+    return x;
+}
+
+static it *near_it(engine *en, const cpq_qnode *n)
+{
+    it *x = new_it(en, IT_NEAR);
+    if (!x || !(x->kids = en_alloc(en, 2 * sizeof *x->kids))) return NULL;
+    for (size_t i = 0; i < 2; i++) {
+        it *k = build(en, &n->children[i]);
+        if (!k) return NULL;
+        if (k->kind == IT_EMPTY) return empty_it(en);
+        x->kids[x->nkids++] = k;
+        x->ub += k->ub;
+    }
+    x->dist = n->distance;
+    x->ub = cpq_round_up(x->ub);
+    conj_next_match(x, 0);
+    return x;
+}
+
+static it *bool_it(engine *en, const cpq_qnode *n)
+{
+    it *x = new_it(en, IT_BOOL);
+    if (!x) return NULL;
+    x->kids = en_alloc(en, (n->nchildren ? n->nchildren : 1) * sizeof *x->kids);
+    x->occ = en_alloc(en, (n->nchildren ? n->nchildren : 1) * sizeof *x->occ);
+    if (!x->kids || !x->occ) return NULL;
+    int positive = 0;
+    for (size_t i = 0; i < n->nchildren; i++) {
+        const cpq_qnode *c = &n->children[i];
+        it *k = build(en, c);
+        if (!k) return NULL;
+        if (k->kind == IT_EMPTY) {
+            /* An absent MUST clause matches nothing; absent others drop out. */
+            if (c->occur == CPQ_OCCUR_MUST) return empty_it(en);
+            continue;
+        }
+        x->kids[x->nkids] = k;
+        x->occ[x->nkids++] = c->occur;
+        if (c->occur != CPQ_OCCUR_MUST_NOT) {
+            positive = 1;
+            x->ub += k->ub;
+        }
+    }
+    if (!positive) return empty_it(en);
+    x->ub = cpq_round_up(x->ub);
+    bool_find(x, 0);
+    return x;
+}
+
+static it *build(engine *en, const cpq_qnode *n)
+{
+    switch (n->kind) {
+    case CPQ_Q_TERM: return lookup_term_it(en, &n->terms[0]);
+    case CPQ_Q_PREFIX: return prefix_it(en, n);
+    case CPQ_Q_PHRASE: return phrase_it(en, n);
+    case CPQ_Q_NEAR: return near_it(en, n);
+    case CPQ_Q_BOOL: return bool_it(en, n);
+    }
+    return empty_it(en);
+}
+
+/* ---- the top k -------------------------------------------------------------- */
+
+typedef struct entry {
+    float score;
+    uint32_t id;             /* passage, or document when grouping */
+    uint32_t passage;
+} entry;
+
+typedef struct topk {
+    entry *h;
+    size_t n, k;
+} topk;
+
+/* a is worse than b: lower score, or the same score and a higher id. */
+static int worse(const entry *a, const entry *b)
+{
+    return a->score < b->score || (a->score == b->score && a->id > b->id);
+}
+
+static void heap_sift_down(topk *t, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < t->n && worse(&t->h[l], &t->h[m])) m = l;
+        if (l + 1 < t->n && worse(&t->h[l + 1], &t->h[m])) m = l + 1;
+        if (m == i) return;
+        entry e = t->h[i];
+        t->h[i] = t->h[m];
+        t->h[m] = e;
+        i = m;
+    }
+}
+
+static void topk_offer(topk *t, entry e)
+{
+    if (t->k == 0) return;
+    if (t->n < t->k) {
+        size_t i = t->n++;
+        t->h[i] = e;
+        while (i > 0) {
+            size_t p = (i - 1) / 2;
+            if (!worse(&t->h[i], &t->h[p])) break;
+            entry x = t->h[i];
+            t->h[i] = t->h[p];
+            t->h[p] = x;
+            i = p;
+        }
+    } else if (worse(&t->h[0], &e)) {
+        t->h[0] = e;
+        heap_sift_down(t, 0);
+    }
+}
+
+/* Scores at or below theta cannot enter (ties lose: later ids are higher). */
+static float topk_theta(const topk *t)
+{
+    return t->k && t->n == t->k ? t->h[0].score : -INFINITY;
+}
+
+typedef struct run {
+    engine *en;
+    topk top;
+    int group, prune, pruned;
+    uint64_t total;
+    /* grouping */
+    uint32_t cur_doc, cur_end;
+    int have_doc;
+    entry best;
+    int have_best;
+} run;
+
+static void flush_doc(run *r)
+{
+    if (r->have_best) {
+        topk_offer(&r->top, r->best);
+        r->total++;
+    }
+    r->have_best = 0;
+}
+
+static void offer(run *r, uint32_t p, float score)
+{
+    if (!r->group) {
+        r->total++;
+        topk_offer(&r->top, (entry){ score, p, p });
+        return;
+    }
+    if (!r->have_doc || p >= r->cur_end) {
+        flush_doc(r);
+        cpq_passage_info pi;
+        cpq_doc_info di;
+        if (cpq_index_passage(r->en->ix, p, &pi) || cpq_index_doc(r->en->ix, pi.doc, &di)) {
+            r->en->corrupt = 1;
+            return;
+        }
+        r->cur_doc = pi.doc;
+        r->cur_end = di.first_passage + di.npassages;
+        r->have_doc = 1;
+    }
+    if (!r->have_best || score > r->best.score) {
+        r->best = (entry){ score, r->cur_doc, p };
+        r->have_best = 1;
+    }
+}
+
+static int excluded(it **x, size_t nx, uint32_t d)
+{
+    for (size_t i = 0; i < nx; i++)
+        if (it_seek(x[i], d) == d) return 1;
+    return 0;
+}
+
+static int cmp_ub_asc(const void *a, const void *b)
+{
+    const it *x = *(it *const *)a, *y = *(it *const *)b;
+    return x->ub < y->ub ? -1 : x->ub > y->ub;
+}
+
+static int failed(const engine *en) { return en->stop || en->oom || en->corrupt; }
+
+/* Sum the contributions in the kids' order (so a score never depends on
+ * the order it was computed in). */
+static float sum_in_order(const float *contrib, size_t n)
+{
+    float s = 0;
+    for (size_t i = 0; i < n; i++) s += contrib[i];
+    return s;
+}
+
+/* Root with MUST clauses: the conjunction drives, SHOULD clauses add. */
+static void run_conjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, float *contrib)
+{
+    it *must[CPQ_QUERY_MAX_TERMS], *should[CPQ_QUERY_MAX_TERMS], *not[CPQ_QUERY_MAX_TERMS];
+    size_t ms[CPQ_QUERY_MAX_TERMS], ss[CPQ_QUERY_MAX_TERMS];
+    size_t nm = 0, ns = 0, nn = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (occ[i] == CPQ_OCCUR_MUST) { ms[nm] = i; must[nm++] = kids[i]; }
+        else if (occ[i] == CPQ_OCCUR_SHOULD) { ss[ns] = i; should[ns++] = kids[i]; }
+        else not[nn++] = kids[i];
+    }
+    /* SHOULD clauses by descending bound, with suffix sums of bounds. */
+    for (size_t i = 1; i < ns; i++)
+        for (size_t j = i; j > 0 && should[j - 1]->ub < should[j]->ub; j--) {
+            it *t = should[j]; should[j] = should[j - 1]; should[j - 1] = t;
+            size_t u = ss[j]; ss[j] = ss[j - 1]; ss[j - 1] = u;
+        }
+    float rest[CPQ_QUERY_MAX_TERMS + 1];
+    rest[ns] = 0;
+    for (size_t i = ns; i-- > 0;) rest[i] = rest[i + 1] + should[i]->ub;
+    if (nm == 0) return;
+    uint32_t d = conj_align(must, nm, must[0]->doc);
+    while (d != CPQ_END && !failed(r->en)) {
+        float theta = r->prune ? topk_theta(&r->top) : -INFINITY;
+        int skip = 0;
+        if (theta > -INFINITY) {
+            float bound = 0;
+            for (size_t i = 0; i < nm; i++) bound += it_bound_at(must[i], d);
+            for (size_t i = 0; i < ns; i++) bound += it_bound_at(should[i], d);
+            skip = bound <= theta;
+        }
+        if (!skip) {
+            memset(contrib, 0, n * sizeof *contrib);
+            float partial = 0;
+            for (size_t i = 0; i < nm; i++) partial += contrib[ms[i]] = it_score(must[i]);
+            for (size_t i = 0; i < ns && !skip; i++) {
+                if (theta > -INFINITY && partial + rest[i] <= theta) { skip = 1; break; }
+                if (it_seek(should[i], d) == d) partial += contrib[ss[i]] = it_score(should[i]);
+            }
+            if (!skip && !excluded(not, nn, d)) offer(r, d, sum_in_order(contrib, n));
+        }
+        if (skip) r->pruned = 1;
+        d = conj_align(must, nm, it_next(must[0]));
+    }
+}
+
+/* Root with SHOULD clauses only: block-max MaxScore. */
+static void run_disjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, float *contrib)
+{
+    it *ord[CPQ_QUERY_MAX_TERMS], *not[CPQ_QUERY_MAX_TERMS];
+    size_t ns = 0, nn = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (occ[i] == CPQ_OCCUR_SHOULD) ord[ns++] = kids[i];
+        else not[nn++] = kids[i];
+    }
+    qsort(ord, ns, sizeof *ord, cmp_ub_asc);
+    size_t slot[CPQ_QUERY_MAX_TERMS];
+    for (size_t i = 0; i < ns; i++)
+        for (size_t j = 0; j < n; j++)
+            if (kids[j] == ord[i]) slot[i] = j;
+    float cum[CPQ_QUERY_MAX_TERMS];
+    for (size_t i = 0; i < ns; i++) cum[i] = (i ? cum[i - 1] : 0) + ord[i]->ub;
+    size_t e = 0; /* ord[0..e) are non-essential */
+    while (!failed(r->en)) {
+        float theta = r->prune ? topk_theta(&r->top) : -INFINITY;
+        while (e < ns && theta > -INFINITY && cum[e] <= theta) e++;
+        if (e > 0) r->pruned = 1;
+        if (e == ns) break;
+        uint32_t d = CPQ_END;
+        for (size_t i = e; i < ns; i++)
+            if (ord[i]->doc < d) d = ord[i]->doc;
+        if (d == CPQ_END) break;
+        int skip = 0;
+        if (theta > -INFINITY) {
+            float bound = 0;
+            for (size_t i = 0; i < ns; i++)
+                if (i < e || ord[i]->doc == d) bound += it_bound_at(ord[i], d);
+            skip = bound <= theta;
+        }
+        if (!skip) {
+            memset(contrib, 0, n * sizeof *contrib);
+            float partial = 0;
+            for (size_t i = e; i < ns; i++)
+                if (ord[i]->doc == d) partial += contrib[slot[i]] = it_score(ord[i]);
+            for (size_t i = e; i-- > 0;) {
+                if (theta > -INFINITY && partial + cum[i] <= theta) { skip = 1; break; }
+                if (it_seek(ord[i], d) == d) partial += contrib[slot[i]] = it_score(ord[i]);
+            }
+            if (!skip && !excluded(not, nn, d)) offer(r, d, sum_in_order(contrib, n));
+        }
+        if (skip) r->pruned = 1;
+        for (size_t i = e; i < ns; i++)
+            if (ord[i]->doc == d) it_next(ord[i]);
+    }
+}
+
+void cpq_search_opts_default(cpq_search_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->limit = 10;
+    o->k1 = CPQ_BM25_K1;
+    o->b = CPQ_BM25_B;
+    o->prefix_cap = CPQ_PREFIX_CAP_DEFAULT;
+    o->max_work = CPQ_WORK_DEFAULT;
+}
+
+static int cmp_best_first(const void *a, const void *b)
+{
+    const entry *x = a, *y = b;
+    return worse(y, x) ? -1 : worse(x, y) ? 1 : 0;
+}
+
+int cpq_search(const cpq_index *ix, const cpq_query *q, const cpq_search_opts *opts, cpq_results *res,
+               cpq_errinfo *e)
+{
+    cpq_search_opts o;
+    if (opts) o = *opts; else cpq_search_opts_default(&o);
+    memset(res, 0, sizeof *res);
+    if ((uint64_t)o.offset + o.limit > CPQ_SEARCH_LIMIT_MAX)
+        return cpq_err_set(e, CPQ_EINVAL, "offset + limit must be at most %u", CPQ_SEARCH_LIMIT_MAX);
+    if (!(o.k1 >= 0 && o.k1 <= 100) || !(o.b >= 0 && o.b <= 1))
+        return cpq_err_set(e, CPQ_EINVAL, "BM25 parameters out of range (k1 0..100, b 0..1)");
+    if (o.prefix_cap == 0) o.prefix_cap = CPQ_PREFIX_CAP_DEFAULT;
+    if (o.prefix_cap > CPQ_PREFIX_CAP_MAX)
+        return cpq_err_set(e, CPQ_EINVAL, "prefix expansion cap must be at most %u", CPQ_PREFIX_CAP_MAX);
+    if (o.max_work == 0) o.max_work = CPQ_WORK_DEFAULT;
+
+    engine en;
+    memset(&en, 0, sizeof en);
+    en.ix = ix;
+    en.in = cpq_index_get_info(ix);
+    en.k1 = o.k1;
+    en.b = o.b;
+    en.avg = en.in->avg_len;
+    en.default_params = o.k1 == CPQ_BM25_K1 && o.b == CPQ_BM25_B;
+    en.max_work = o.max_work;
+    en.deadline = o.max_ms > 0 ? now_s() + o.max_ms / 1000.0 : 0;
+    en.prefix_cap = o.prefix_cap;
+
+    run r;
+    memset(&r, 0, sizeof r);
+    r.en = &en;
+    r.group = !!(o.flags & CPQ_SEARCH_GROUP);
+    r.top.k = (size_t)o.offset + o.limit;
+    r.prune = !(o.flags & (CPQ_SEARCH_EXACT_COUNT | CPQ_SEARCH_EXHAUSTIVE)) && r.top.k > 0;
+    r.top.h = malloc((r.top.k ? r.top.k : 1) * sizeof *r.top.h);
+    const cpq_qnode *root = cpq_query_root(q);
+    size_t n = root->nchildren;
+    it **kids = calloc(n ? n : 1, sizeof *kids);
+    cpq_occur *occ = calloc(n ? n : 1, sizeof *occ);
+    float *contrib = calloc(n ? n : 1, sizeof *contrib);
+    int rc = CPQ_OK;
+    if (!r.top.h || !kids || !occ || !contrib) { rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory"); goto done; }
+
+    size_t nk = 0;
+    int has_must = 0, positive = 0, empty = 0;
+    for (size_t i = 0; i < n && !empty; i++) {
+        const cpq_qnode *c = &root->children[i];
+        it *k = build(&en, c);
+        if (!k) break;
+        if (k->kind == IT_EMPTY) {
+            if (c->occur == CPQ_OCCUR_MUST) empty = 1;
+            continue;
+        }
+        kids[nk] = k;
+        occ[nk++] = c->occur;
+        has_must |= c->occur == CPQ_OCCUR_MUST;
+        positive |= c->occur != CPQ_OCCUR_MUST_NOT;
+    }
+    if (!en.oom && !en.corrupt && !empty && positive) {
+        if (has_must) run_conjunctive(&r, kids, occ, nk, contrib);
+        else run_disjunctive(&r, kids, occ, nk, contrib);
+        if (r.group) flush_doc(&r);
+    }
+    if (en.oom) { rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory"); goto done; }
+    if (en.corrupt) { rc = cpq_err_set(e, CPQ_ECORRUPT, "the index is damaged (a postings list does not decode)"); goto done; }
+
+    qsort(r.top.h, r.top.n, sizeof *r.top.h, cmp_best_first);
+    size_t from = o.offset < r.top.n ? o.offset : r.top.n;
+    res->nhits = r.top.n - from;
+    res->hits = malloc((res->nhits ? res->nhits : 1) * sizeof *res->hits);
+    if (!res->hits) { rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory"); goto done; }
+    for (size_t i = 0; i < res->nhits; i++) {
+        const entry *x = &r.top.h[from + i];
+        cpq_passage_info pi;
+        res->hits[i].passage = x->passage;
+        res->hits[i].score = x->score;
+        res->hits[i].doc = r.group ? x->id : (cpq_index_passage(ix, x->passage, &pi) ? 0 : pi.doc);
+    }
+    res->total = r.total;
+    res->total_exact = !r.pruned && !en.stop;
+    res->prefix_capped = en.capped;
+    res->partial = en.stop;
+    res->work = en.work;
+done:
+    en_free(&en);
+    free(r.top.h);
+    free(kids);
+    free(occ);
+    free(contrib);
+    if (rc) cpq_results_free(res);
+    return rc;
+}
+
+void cpq_results_free(cpq_results *r)
+{
+    if (!r) return;
+    free(r->hits);
+    memset(r, 0, sizeof *r);
+}
