@@ -30,6 +30,8 @@
 
 #include "bm25.h"
 #include "cpqindex.h"
+#include "engine.h"
+#include "query.h"
 #include "jsonl.h"
 
 #define EXIT_USAGE 2
@@ -56,8 +58,11 @@ static const char usage[] =
     "      --keep-index PATH   build the index at PATH and keep it\n"
     "      --k1 X              BM25 k1 (default %.2g)\n"
     "      --b X               BM25 b (default %.2g)\n"
-    "      --dup MODE          repeated query terms: distinct (count once, default)\n"
-    "                          or sum (one BM25 contribution per occurrence)\n"
+    "      --ranker R          engine (default: the query engine, a ranked union\n"
+    "                          grouped by document) or exhaustive (a reference\n"
+    "                          scorer that reads every posting of every term)\n"
+    "      --dup MODE          exhaustive ranker only: repeated query terms count\n"
+    "                          distinct (once, default) or sum (once per occurrence)\n"
     "      --run FILE          also write the ranking as a TREC run file\n"
     "      --selftest          check the metric code on hand-made rankings\n"
     "  -h, --help              this help\n";
@@ -190,6 +195,10 @@ typedef struct ranker {
     size_t npt, ndt;
     qterm *terms;
     size_t nterms, capterms;
+    int exhaustive;                      /* 1: the reference ranker below, 0: the engine */
+    cpq_analyzer *pan;                   /* the engine's prefix analyser */
+    char *qbuf;                          /* the sanitised query text */
+    size_t qcap;
 } ranker;
 
 static void ranker_free(ranker *r)
@@ -201,6 +210,8 @@ static void ranker_free(ranker *r)
     free(r->dscore);
     free(r->pscore);
     free(r->pdoc);
+    free(r->qbuf);
+    cpq_analyzer_free(r->pan);
     cpq_analyzer_free(r->an);
     free(r);
 }
@@ -219,6 +230,10 @@ static int ranker_create(const cpq_index *ix, float k1, float b, int dup_sum, ra
     r->dup_sum = dup_sum;
     int rc = cpq_analyzer_create(&r->info->analysis, &r->an, e);
     if (rc) goto fail;
+    cpq_analysis_cfg pc = r->info->analysis;
+    snprintf(pc.language, sizeof pc.language, "none");
+    pc.stopwords = NULL;
+    if ((rc = cpq_analyzer_create(&pc, &r->pan, e))) goto fail;
     size_t np = (size_t)r->info->passages, nd = (size_t)r->info->docs;
     r->pdoc = malloc((np ? np : 1) * sizeof *r->pdoc);
     r->pscore = calloc(np ? np : 1, sizeof *r->pscore);
@@ -281,9 +296,52 @@ static int cmp_qterm(const void *a, const void *b)
  * This is the function the query engine replaces.  Known slowness: it walks
  * every posting of every term, and touches the accumulators of every
  * matching passage; fine for collections of 10^5 passages, not for 10^8. */
+/* The engine: the query text is natural language, not query syntax, so the
+ * characters the query language gives meaning to become spaces (the
+ * analyser splits words there anyway) and the rest is searched as a ranked
+ * union, grouped by document. */
+static int rank_engine(ranker *r, const char *text, size_t len, eval_hit *out, size_t cap, size_t *n,
+                       cpq_errinfo *e)
+{
+    *n = 0;
+    if (len + 1 > r->qcap) {
+        char *nb = realloc(r->qbuf, len + 1);
+        if (!nb) return cpq_err_set(e, CPQ_ENOMEM, "out of memory");
+        r->qbuf = nb;
+        r->qcap = len + 1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        r->qbuf[i] = strchr("\"()+-*/:", c) && c ? ' ' : (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    if (len > CPQ_QUERY_MAX_BYTES) len = CPQ_QUERY_MAX_BYTES;
+    while (len && (r->qbuf[len - 1] & 0xC0) == 0x80) len--; /* never cut a character */
+    cpq_query *q = NULL;
+    int rc = cpq_query_parse(r->qbuf, len, r->an, r->pan, 0, &q, e);
+    if (rc) return rc;
+    cpq_search_opts o;
+    cpq_search_opts_default(&o);
+    o.limit = (uint32_t)cap;
+    o.k1 = r->k1;
+    o.b = r->b;
+    o.flags = CPQ_SEARCH_GROUP;
+    cpq_results res;
+    rc = cpq_search(r->ix, q, &o, &res, e);
+    cpq_query_free(q);
+    if (rc) return rc;
+    for (size_t i = 0; i < res.nhits; i++) {
+        out[i].doc = res.hits[i].doc;
+        out[i].score = res.hits[i].score;
+    }
+    *n = res.nhits;
+    cpq_results_free(&res);
+    return CPQ_OK;
+}
+
 static int rank_query(ranker *r, const char *text, size_t len, eval_hit *out, size_t cap, size_t *n,
                       cpq_errinfo *e)
 {
+    if (!r->exhaustive) return rank_engine(r, text, len, out, cap, n, e);
     *n = 0;
     r->nterms = 0;
     int rc = cpq_analyze(r->an, text, len, 0, collect_term, r, NULL);
@@ -732,13 +790,14 @@ int main(int argc, char **argv)
         { "k1", required_argument, 0, 'k' },            { "b", required_argument, 0, 'b' },
         { "dup", required_argument, 0, 'D' },           { "run", required_argument, 0, 'R' },
         { "selftest", no_argument, 0, 'S' },            { "help", no_argument, 0, 'h' },
+        { "ranker", required_argument, 0, 'G' },
         { 0, 0, 0, 0 },
     };
     cpq_build_opts o;
     cpq_build_opts_default(&o);
     const char *index_path = NULL, *keep_path = NULL, *run_path = NULL;
     float k1 = CPQ_BM25_K1, b = CPQ_BM25_B;
-    int dup_sum = 0, build_opts_given = 0, c;
+    int dup_sum = 0, build_opts_given = 0, exhaustive = 0, c;
     unsigned long v;
     while ((c = getopt_long(argc, argv, "w:j:l:h", lo, NULL)) != -1) {
         switch (c) {
@@ -777,6 +836,11 @@ int main(int argc, char **argv)
             else { fprintf(stderr, "cpq-eval: --dup: '%s' is not distinct or sum\n", optarg); return EXIT_USAGE; }
             break;
         case 'R': run_path = optarg; break;
+        case 'G':
+            if (!strcmp(optarg, "engine")) exhaustive = 0;
+            else if (!strcmp(optarg, "exhaustive")) exhaustive = 1;
+            else { fprintf(stderr, "cpq-eval: --ranker: '%s' is not engine or exhaustive\n", optarg); return EXIT_USAGE; }
+            break;
         case 'S': return selftest();
         case 'h': printf(usage, CPQ_PASSAGE_WORDS_DEFAULT, (double)CPQ_BM25_K1, (double)CPQ_BM25_B); return 0;
         default: fprintf(stderr, "Try 'cpq-eval --help'.\n"); return EXIT_USAGE;
@@ -842,6 +906,7 @@ int main(int argc, char **argv)
     if (rc) { fprintf(stderr, "cpq-eval: %s: %s\n", index_path, e.msg[0] ? e.msg : cpq_err_str(rc)); goto done; }
     const cpq_index_info *info = cpq_index_get_info(ix);
     rc = ranker_create(ix, k1, b, dup_sum, &rk, &e);
+    if (!rc) rk->exhaustive = exhaustive;
     if (rc) { fprintf(stderr, "cpq-eval: %s: %s\n", index_path, e.msg[0] ? e.msg : cpq_err_str(rc)); goto done; }
 
     /* Judged documents by number; those not in the corpus still count as

@@ -26,4 +26,11 @@ setup build-test-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtyp
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-test-asan --print-errorlogs
 
+if [ -d ../shared/corpora ]; then
+  echo "== effectiveness floors (bench/eval-floors.txt)"
+  bench/eval-check "$PWD/build-test"
+else
+  echo "== ../shared not present: effectiveness check skipped"
+fi
+
 echo "== all tests passed"
