@@ -15,6 +15,7 @@
 #include "engine.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,6 +35,9 @@ struct it {
     /* term */
     cpq_postings pc;
     float idf;
+    uint32_t df;
+    const char *text;        /* TERM: the term (owned by the engine); PHRASE: NULL */
+    const cpq_qnode *node;   /* the query node it runs */
     float single_bound;      /* bound of a single-block term */
     /* composites */
     it **kids;
@@ -409,6 +413,11 @@ static it *term_it(engine *en, const cpq_term *t)
     if (!x) return NULL;
     if (cpq_postings_open(en->ix, t, &x->pc)) { en->corrupt = 1; return NULL; }
     x->idf = cpq_bm25_idf(en->in->passages, t->df);
+    x->df = t->df;
+    char *txt = en_alloc(en, t->len + 1);
+    if (!txt) return NULL;
+    memcpy(txt, t->text, t->len + 1);
+    x->text = txt;
     uint32_t nb = cpq_postings_nblocks(&x->pc);
     float ub = 0;
     if (nb <= 1) {
@@ -561,7 +570,7 @@ static it *bool_it(engine *en, const cpq_qnode *n)
     return x;
 }
 
-static it *build(engine *en, const cpq_qnode *n)
+static it *build_node(engine *en, const cpq_qnode *n)
 {
     switch (n->kind) {
     case CPQ_Q_TERM: return lookup_term_it(en, &n->terms[0]);
@@ -571,6 +580,13 @@ static it *build(engine *en, const cpq_qnode *n)
     case CPQ_Q_BOOL: return bool_it(en, n);
     }
     return empty_it(en);
+}
+
+static it *build(engine *en, const cpq_qnode *n)
+{
+    it *x = build_node(en, n);
+    if (x) x->node = n;
+    return x;
 }
 
 /* ---- the top k -------------------------------------------------------------- */
@@ -814,32 +830,64 @@ static int cmp_best_first(const void *a, const void *b)
     return worse(y, x) ? -1 : worse(x, y) ? 1 : 0;
 }
 
+/* Check options and set up an engine.  Returns CPQ_OK or CPQ_EINVAL. */
+static int engine_init(engine *en, const cpq_index *ix, cpq_search_opts *o, cpq_errinfo *e)
+{
+    if ((uint64_t)o->offset + o->limit > CPQ_SEARCH_LIMIT_MAX)
+        return cpq_err_set(e, CPQ_EINVAL, "offset + limit must be at most %u", CPQ_SEARCH_LIMIT_MAX);
+    if (!(o->k1 >= 0 && o->k1 <= 100) || !(o->b >= 0 && o->b <= 1))
+        return cpq_err_set(e, CPQ_EINVAL, "BM25 parameters out of range (k1 0..100, b 0..1)");
+    if (o->prefix_cap == 0) o->prefix_cap = CPQ_PREFIX_CAP_DEFAULT;
+    if (o->prefix_cap > CPQ_PREFIX_CAP_MAX)
+        return cpq_err_set(e, CPQ_EINVAL, "prefix expansion cap must be at most %u", CPQ_PREFIX_CAP_MAX);
+    if (o->max_work == 0) o->max_work = CPQ_WORK_DEFAULT;
+    memset(en, 0, sizeof *en);
+    en->ix = ix;
+    en->in = cpq_index_get_info(ix);
+    en->k1 = o->k1;
+    en->b = o->b;
+    en->avg = en->in->avg_len;
+    en->default_params = o->k1 == CPQ_BM25_K1 && o->b == CPQ_BM25_B;
+    en->max_work = o->max_work;
+    en->deadline = o->max_ms > 0 ? now_s() + o->max_ms / 1000.0 : 0;
+    en->prefix_cap = o->prefix_cap;
+    return CPQ_OK;
+}
+
+/* Build the root's clauses into kids/occ (room for the root's children).
+ * Returns 1 when the query can match at all (no absent MUST clause and a
+ * positive clause), 0 otherwise; check en->oom / en->corrupt after. */
+static int build_root(engine *en, const cpq_query *q, it **kids, cpq_occur *occ, size_t *nk, int *has_must)
+{
+    const cpq_qnode *root = cpq_query_root(q);
+    int positive = 0;
+    *nk = 0;
+    *has_must = 0;
+    for (size_t i = 0; i < root->nchildren; i++) {
+        const cpq_qnode *c = &root->children[i];
+        it *k = build(en, c);
+        if (!k) return 0;
+        if (k->kind == IT_EMPTY) {
+            if (c->occur == CPQ_OCCUR_MUST) return 0;
+            continue;
+        }
+        kids[*nk] = k;
+        occ[(*nk)++] = c->occur;
+        *has_must |= c->occur == CPQ_OCCUR_MUST;
+        positive |= c->occur != CPQ_OCCUR_MUST_NOT;
+    }
+    return positive;
+}
+
 int cpq_search(const cpq_index *ix, const cpq_query *q, const cpq_search_opts *opts, cpq_results *res,
                cpq_errinfo *e)
 {
     cpq_search_opts o;
     if (opts) o = *opts; else cpq_search_opts_default(&o);
     memset(res, 0, sizeof *res);
-    if ((uint64_t)o.offset + o.limit > CPQ_SEARCH_LIMIT_MAX)
-        return cpq_err_set(e, CPQ_EINVAL, "offset + limit must be at most %u", CPQ_SEARCH_LIMIT_MAX);
-    if (!(o.k1 >= 0 && o.k1 <= 100) || !(o.b >= 0 && o.b <= 1))
-        return cpq_err_set(e, CPQ_EINVAL, "BM25 parameters out of range (k1 0..100, b 0..1)");
-    if (o.prefix_cap == 0) o.prefix_cap = CPQ_PREFIX_CAP_DEFAULT;
-    if (o.prefix_cap > CPQ_PREFIX_CAP_MAX)
-        return cpq_err_set(e, CPQ_EINVAL, "prefix expansion cap must be at most %u", CPQ_PREFIX_CAP_MAX);
-    if (o.max_work == 0) o.max_work = CPQ_WORK_DEFAULT;
-
     engine en;
-    memset(&en, 0, sizeof en);
-    en.ix = ix;
-    en.in = cpq_index_get_info(ix);
-    en.k1 = o.k1;
-    en.b = o.b;
-    en.avg = en.in->avg_len;
-    en.default_params = o.k1 == CPQ_BM25_K1 && o.b == CPQ_BM25_B;
-    en.max_work = o.max_work;
-    en.deadline = o.max_ms > 0 ? now_s() + o.max_ms / 1000.0 : 0;
-    en.prefix_cap = o.prefix_cap;
+    int rc = engine_init(&en, ix, &o, e);
+    if (rc) return rc;
 
     run r;
     memset(&r, 0, sizeof r);
@@ -848,30 +896,15 @@ int cpq_search(const cpq_index *ix, const cpq_query *q, const cpq_search_opts *o
     r.top.k = (size_t)o.offset + o.limit;
     r.prune = !(o.flags & (CPQ_SEARCH_EXACT_COUNT | CPQ_SEARCH_EXHAUSTIVE)) && r.top.k > 0;
     r.top.h = malloc((r.top.k ? r.top.k : 1) * sizeof *r.top.h);
-    const cpq_qnode *root = cpq_query_root(q);
-    size_t n = root->nchildren;
+    size_t n = cpq_query_root(q)->nchildren;
     it **kids = calloc(n ? n : 1, sizeof *kids);
     cpq_occur *occ = calloc(n ? n : 1, sizeof *occ);
     float *contrib = calloc(n ? n : 1, sizeof *contrib);
-    int rc = CPQ_OK;
     if (!r.top.h || !kids || !occ || !contrib) { rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory"); goto done; }
 
-    size_t nk = 0;
-    int has_must = 0, positive = 0, empty = 0;
-    for (size_t i = 0; i < n && !empty; i++) {
-        const cpq_qnode *c = &root->children[i];
-        it *k = build(&en, c);
-        if (!k) break;
-        if (k->kind == IT_EMPTY) {
-            if (c->occur == CPQ_OCCUR_MUST) empty = 1;
-            continue;
-        }
-        kids[nk] = k;
-        occ[nk++] = c->occur;
-        has_must |= c->occur == CPQ_OCCUR_MUST;
-        positive |= c->occur != CPQ_OCCUR_MUST_NOT;
-    }
-    if (!en.oom && !en.corrupt && !empty && positive) {
+    size_t nk;
+    int has_must;
+    if (build_root(&en, q, kids, occ, &nk, &has_must) && !en.oom && !en.corrupt) {
         if (has_must) run_conjunctive(&r, kids, occ, nk, contrib);
         else run_disjunctive(&r, kids, occ, nk, contrib);
         if (r.group) flush_doc(&r);
@@ -911,4 +944,99 @@ void cpq_results_free(cpq_results *r)
     if (!r) return;
     free(r->hits);
     memset(r, 0, sizeof *r);
+}
+
+/* ---- explain ------------------------------------------------------------------ */
+
+static void explain_add(cpq_explanation *x, const it *k, uint32_t p, const char *text, uint32_t tf, float idf,
+                        uint32_t df)
+{
+    if (x->nterms >= CPQ_EXPLAIN_MAX) { x->truncated = 1; return; }
+    cpq_explain_term *t = &x->terms[x->nterms++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->term, sizeof t->term, "%s", text);
+    t->phrase = k->kind == IT_PHRASE;
+    t->df = df;
+    t->idf = idf;
+    t->tf = tf;
+    t->len = cpq_index_passage_len(k->en->ix, p);
+    t->norm = k->en->k1 * (1.0f - k->en->b + k->en->b * (float)t->len / k->en->avg);
+    t->score = it_score((it *)k);
+}
+
+static void explain_walk(it *k, uint32_t p, cpq_explanation *x)
+{
+    if (it_seek(k, p) != p) return;
+    switch (k->kind) {
+    case IT_TERM:
+        explain_add(x, k, p, k->text, cpq_postings_tf(&k->pc), k->idf, k->df);
+        break;
+    case IT_PHRASE: {
+        char buf[CPQ_EXPLAIN_TEXT];
+        size_t o = 0;
+        buf[0] = 0;
+        for (size_t i = 0; i < k->nkids && o < sizeof buf; i++)
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", i ? " " : "", k->kids[i]->text);
+        explain_add(x, k, p, buf, k->freq, k->idf, 0);
+        break;
+    }
+    case IT_NEAR:
+    case IT_OR:
+        for (size_t i = 0; i < k->nkids; i++) explain_walk(k->kids[i], p, x);
+        break;
+    case IT_BOOL:
+        for (size_t i = 0; i < k->nkids; i++)
+            if (k->occ[i] != CPQ_OCCUR_MUST_NOT) explain_walk(k->kids[i], p, x);
+        break;
+    default: break;
+    }
+}
+
+int cpq_explain(const cpq_index *ix, const cpq_query *q, uint32_t passage, const cpq_search_opts *opts,
+                cpq_explanation *x, cpq_errinfo *e)
+{
+    cpq_search_opts o;
+    if (opts) o = *opts; else cpq_search_opts_default(&o);
+    memset(x, 0, sizeof *x);
+    x->passage = passage;
+    if (passage >= cpq_index_get_info(ix)->passages)
+        return cpq_err_set(e, CPQ_ENOTFOUND, "no passage %u (the index has %llu)", passage,
+                           (unsigned long long)cpq_index_get_info(ix)->passages);
+    engine en;
+    int rc = engine_init(&en, ix, &o, e);
+    if (rc) return rc;
+    x->k1 = en.k1;
+    x->b = en.b;
+    x->avg_len = en.avg;
+    x->len = cpq_index_passage_len(ix, passage);
+    size_t n = cpq_query_root(q)->nchildren;
+    it **kids = calloc(n ? n : 1, sizeof *kids);
+    cpq_occur *occ = calloc(n ? n : 1, sizeof *occ);
+    if (!kids || !occ) { rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory"); goto done; }
+    size_t nk;
+    int has_must;
+    int can = build_root(&en, q, kids, occ, &nk, &has_must);
+    if (en.oom) { rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory"); goto done; }
+    if (en.corrupt) { rc = cpq_err_set(e, CPQ_ECORRUPT, "the index is damaged"); goto done; }
+    int match = can, any_should = 0;
+    float total = 0;
+    for (size_t i = 0; i < nk && match; i++) {
+        int m = it_seek(kids[i], passage) == passage;
+        if (occ[i] == CPQ_OCCUR_MUST_NOT) { if (m) { match = 0; x->excluded = 1; } continue; }
+        if (occ[i] == CPQ_OCCUR_MUST && !m) match = 0;
+        if (occ[i] == CPQ_OCCUR_SHOULD) any_should |= m;
+        if (m) total += it_score(kids[i]);
+    }
+    if (match && !has_must && !any_should) match = 0;
+    x->matched = match;
+    if (match) {
+        x->score = total;
+        for (size_t i = 0; i < nk; i++)
+            if (occ[i] != CPQ_OCCUR_MUST_NOT) explain_walk(kids[i], passage, x);
+    }
+done:
+    en_free(&en);
+    free(kids);
+    free(occ);
+    return rc;
 }

@@ -78,4 +78,41 @@ int cpq_search(const cpq_index *ix, const cpq_query *q, const cpq_search_opts *o
 
 void cpq_results_free(cpq_results *r);
 
+/* ---- explain ---- */
+
+#define CPQ_EXPLAIN_MAX 256      /* leaf contributions reported */
+#define CPQ_EXPLAIN_TEXT 256
+
+/* One scoring leaf's part of a passage's score.  For a phrase, df is 0,
+ * idf is the sum of its terms' idfs and tf the number of occurrences. */
+typedef struct cpq_explain_term {
+    char term[CPQ_EXPLAIN_TEXT]; /* the analysed term, or a phrase's terms joined by spaces */
+    int phrase;
+    uint32_t df;             /* passages containing the term */
+    float idf;               /* ln(1 + (N - df + 0.5) / (df + 0.5)) */
+    uint32_t tf;             /* occurrences in the passage */
+    uint32_t len;            /* the passage's length */
+    float norm;              /* k1 * (1 - b + b * len / avg_len) */
+    float score;             /* idf * tf * (k1 + 1) / (tf + norm) */
+} cpq_explain_term;
+
+typedef struct cpq_explanation {
+    uint32_t passage;
+    int matched;             /* the passage matches the query */
+    int excluded;            /* ... except that a MUST_NOT clause matched */
+    float score;             /* what cpq_search gives this passage */
+    float k1, b, avg_len;
+    uint32_t len;
+    cpq_explain_term terms[CPQ_EXPLAIN_MAX];
+    size_t nterms;
+    int truncated;           /* more than CPQ_EXPLAIN_MAX leaves matched */
+} cpq_explanation;
+
+/* Explain passage's score for q with the options' k1 and b (the rest of
+ * opts is ignored; NULL means defaults).  Fills *x (no allocation).
+ * Returns CPQ_OK (x->matched says whether it matches), CPQ_ENOTFOUND (no
+ * such passage), CPQ_EINVAL, CPQ_ENOMEM, CPQ_ECORRUPT. */
+int cpq_explain(const cpq_index *ix, const cpq_query *q, uint32_t passage, const cpq_search_opts *opts,
+                cpq_explanation *x, cpq_errinfo *e);
+
 #endif

@@ -301,6 +301,21 @@ static void check_query(const char *text, unsigned qflags, unsigned sflags, uint
         else cr_assert(r.total <= total);
         if (mode > 0) cr_assert(r.total_exact);
         if (mode == 0 && !r.total_exact) pruned_runs++;
+        /* Explain gives every hit its score, from its leaves. */
+        for (size_t i = 0; mode == 0 && i < r.nhits && i < 3; i++) {
+            static cpq_explanation x;
+            cr_assert_eq(cpq_explain(ix, q, r.hits[i].passage, &o, &x, &e), CPQ_OK, "%s", e.msg);
+            cr_assert(x.matched, "'%s': explain says hit %u does not match", text, r.hits[i].passage);
+            cr_assert_eq(x.score, r.hits[i].score, "'%s': explain %.9g, search %.9g", text, x.score, r.hits[i].score);
+            double sum = 0;
+            for (size_t k = 0; k < x.nterms; k++) {
+                const cpq_explain_term *t = &x.terms[k];
+                cr_assert(t->tf >= 1 && t->idf > 0 && t->score > 0);
+                cr_assert(fabsf(t->score - t->idf * (float)t->tf * (x.k1 + 1) / ((float)t->tf + t->norm)) <= 1e-4f * t->score);
+                sum += t->score;
+            }
+            cr_assert(fabs(sum - x.score) <= 1e-4 * x.score + 1e-6, "'%s': leaves sum to %g, score %g", text, sum, x.score);
+        }
         cr_assert(!r.partial);
         cr_assert(!r.prefix_capped);
         cpq_results_free(&r);
@@ -373,6 +388,15 @@ Test(engine, budget_and_options)
     cr_assert(r.total > 0 && r.total_exact);
     cpq_results_free(&r);
     cpq_query_free(q);
+    /* Explain on a passage that does not match, and on a missing one. */
+    {
+        static cpq_explanation x;
+        cpq_query *q2 = parse("+w0a -w0a", 0);
+        cr_assert_eq(cpq_explain(ix, q2, 0, NULL, &x, &e), CPQ_OK);
+        cr_assert(!x.matched);
+        cr_assert_eq(cpq_explain(ix, q2, (uint32_t)in->passages, NULL, &x, &e), CPQ_ENOTFOUND);
+        cpq_query_free(q2);
+    }
     /* A prefix over more terms than the cap says so. */
     q = parse("w*", 0);
     cpq_search_opts_default(&o);
