@@ -678,14 +678,11 @@ static void offer(run *r, uint32_t p, float score)
     }
     if (!r->have_doc || p >= r->cur_end) {
         flush_doc(r);
-        cpq_passage_info pi;
-        cpq_doc_info di;
-        if (cpq_index_passage(r->en->ix, p, &pi) || cpq_index_doc(r->en->ix, pi.doc, &di)) {
+        uint32_t first;
+        if (cpq_index_passage_doc(r->en->ix, p, &r->cur_doc, &first, &r->cur_end)) {
             r->en->corrupt = 1;
             return;
         }
-        r->cur_doc = pi.doc;
-        r->cur_end = di.first_passage + di.npassages;
         r->have_doc = 1;
     }
     if (!r->have_best || score > r->best.score) {

@@ -750,6 +750,37 @@ int cpq_index_passage(const cpq_index *ix, uint32_t p, cpq_passage_info *out)
     return CPQ_OK;
 }
 
+int cpq_index_passage_doc(const cpq_index *ix, uint32_t p, uint32_t *doc, uint32_t *first, uint32_t *end)
+{
+    if (p >= ix->info.passages) return CPQ_ENOTFOUND;
+    /* The last document block whose first passage is <= p... */
+    uint64_t nb = (ix->info.docs + CPQ_TABLE_BLOCK - 1) / CPQ_TABLE_BLOCK, lo = 0, hi = nb;
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (cpq_get32(ix->didx + mid * CPQ_DOC_INDEX_ENTRY) <= p) lo = mid; else hi = mid;
+    }
+    /* ...then its records, to the document holding p (empty documents are
+     * skipped since their range is empty). */
+    const uint8_t *ie = ix->didx + lo * CPQ_DOC_INDEX_ENTRY;
+    uint64_t fp = cpq_get32(ie), o = cpq_get64(ie + 16);
+    uint64_t d = lo * CPQ_TABLE_BLOCK, dend = d + CPQ_TABLE_BLOCK;
+    if (dend > ix->info.docs) dend = ix->info.docs;
+    for (; d < dend; d++) {
+        uint64_t np, tl, il;
+        if (vget(ix->ddata, ix->ddata_len, &o, &np) || vget(ix->ddata, ix->ddata_len, &o, &tl) ||
+            vget(ix->ddata, ix->ddata_len, &o, &il))
+            return CPQ_ECORRUPT;
+        if (p < fp + np) {
+            *doc = (uint32_t)d;
+            *first = (uint32_t)fp;
+            *end = (uint32_t)(fp + np);
+            return CPQ_OK;
+        }
+        fp += np;
+    }
+    return CPQ_ECORRUPT;
+}
+
 int cpq_index_doc(const cpq_index *ix, uint32_t d, cpq_doc_info *out)
 {
     drec r;

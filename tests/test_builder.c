@@ -110,6 +110,9 @@ Test(builder, documents_and_passages_read_back)
             cr_assert_eq(cpq_index_passage(ix, di.first_passage + k, &pi), CPQ_OK);
             cr_assert_eq(pi.doc, d);
             cr_assert_eq(pi.ordinal, k);
+            uint32_t pd, pf, pe;
+            cr_assert_eq(cpq_index_passage_doc(ix, di.first_passage + k, &pd, &pf, &pe), CPQ_OK);
+            cr_assert(pd == d && pf == di.first_passage && pe == di.first_passage + di.npassages);
             cr_assert_eq(pi.start, sp.v[k].start);
             cr_assert_eq(pi.len, sp.v[k].len);
             const char *t;
