@@ -22,7 +22,7 @@ enum {
     CPQ_ECORRUPT  = 3,  /* an index file or spill run is damaged */
     CPQ_EVERSION  = 4,  /* an index file of a format version we do not read */
     CPQ_EINVAL    = 5,  /* a bad argument or option value */
-    CPQ_EPARSE    = 6,  /* a malformed input record (JSON Lines) */
+    CPQ_EPARSE    = 6,  /* a malformed input record (JSON Lines) or query */
     CPQ_ELIMIT    = 7,  /* a documented limit was exceeded */
     CPQ_ENOTFOUND = 8,  /* no such term, passage or document */
     CPQ_EZSTD     = 9,  /* zstd reported an error */

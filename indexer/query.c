@@ -50,7 +50,7 @@ typedef struct qchunk {
 struct cpq_query {
     qchunk *chunks;
     cpq_qnode root;
-    size_t nterms;
+    size_t nterms;  /* while parsing: terms analysed so far (the limit); then: terms in the tree */
 };
 
 /* Returns aligned zeroed-free storage of n bytes owned by q, or NULL. */
@@ -823,6 +823,17 @@ static int parse_list(qparser *p, unsigned depth, qlist *l, int *synpos, size_t 
 /* API                                                                   */
 /* ===================================================================== */
 
+/* Leaf terms under n.  Recursion depth is the tree's, bounded by the
+ * parser (see out_node). */
+static size_t count_terms(const cpq_qnode *n)
+{
+    size_t i, t = n->nterms;
+
+    for (i = 0; i < n->nchildren; i++)
+        t += count_terms(&n->children[i]);
+    return t;
+}
+
 int cpq_query_parse(const char *text, size_t len, cpq_analyzer *an, cpq_analyzer *prefix_an,
                     unsigned flags, cpq_query **out, cpq_errinfo *e)
 {
@@ -897,6 +908,7 @@ int cpq_query_parse(const char *text, size_t len, cpq_analyzer *an, cpq_analyzer
     q->root.occur = CPQ_OCCUR_SHOULD;
     q->root.start = 0;
     q->root.end = len;
+    q->nterms = count_terms(&q->root);  /* leaves dropped by normalisation no longer count */
     *out = q;
     q = NULL;
 out:

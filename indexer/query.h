@@ -74,7 +74,8 @@ typedef enum cpq_qkind {
  *   child matches.  Its score is the sum of the scores of the SHOULD and
  *   MUST children that match; MUST_NOT children never score.
  * The parser guarantees that every BOOL except an empty root has at least
- * one SHOULD or MUST child.  The root's occur and the occur of NEAR's
+ * one SHOULD or MUST child, and - as every child holds at least one leaf
+ * term - at most CPQ_QUERY_MAX_TERMS children.  The root's occur and the occur of NEAR's
  * children are meaningless and set to SHOULD and MUST respectively. */
 typedef enum cpq_occur {
     CPQ_OCCUR_SHOULD = 0,

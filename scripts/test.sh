@@ -22,7 +22,7 @@ CC=clang setup build-test-clang -Dwerror=true --buildtype=debugoptimized
 ninja -C build-test-clang
 
 echo "== gcc, ASan + UBSan"
-setup build-test-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+setup build-test-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debugoptimized
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-test-asan --print-errorlogs
 
