@@ -1073,12 +1073,13 @@ typedef struct gen {
 static void g_put(gen *g, const char *s)
 {
     size_t l = strlen(s);
+    size_t room = g->n < sizeof g->buf ? sizeof g->buf - 1 - g->n : 0;
 
-    if (g->n + l < sizeof g->buf) {
+    if (l <= room) {
         memcpy(g->buf + g->n, s, l);
         g->n += l;
     }
-    g->buf[g->n] = '\0';
+    g->buf[g->n < sizeof g->buf ? g->n : sizeof g->buf - 1] = '\0';
 }
 
 static const char *g_pick(gen *g, const char *const *v, size_t n)
