@@ -131,7 +131,5 @@ typedef struct cpq_final {
 /* Merge the runs and write TERMINDEX, TERMS, POSTINGS, POSITIONS. */
 int cpq_write_postings(cpq_out *o, cpq_final *f, cpq_errinfo *e);
 
-/* Section names for messages and `cpq-index info`. */
-const char *cpq_section_name(uint32_t id);
 
 #endif

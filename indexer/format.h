@@ -48,6 +48,10 @@ enum cpq_section_id {
 #define CPQ_DOC_INDEX_ENTRY 24
 #define CPQ_DOCID_MAX 4096         /* longest document id, bytes */
 
+/* Name of a section id for messages and `cpq-index info` ("postings");
+ * "unknown" for ids this version does not know. */
+const char *cpq_section_name(uint32_t id);
+
 /* BM25 defaults; the block bounds stored in the file are exact for these. */
 #define CPQ_BM25_K1 0.9f
 #define CPQ_BM25_B 0.4f

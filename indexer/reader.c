@@ -123,14 +123,6 @@ static int doc_get(const cpq_index *ix, uint32_t d, drec *r)
     return CPQ_OK;
 }
 
-static const char *const secname[CPQ_SEC_COUNT_] = {
-    [CPQ_SEC_META] = "meta",           [CPQ_SEC_TERMINDEX] = "termindex",
-    [CPQ_SEC_TERMS] = "terms",         [CPQ_SEC_POSTINGS] = "postings",
-    [CPQ_SEC_POSITIONS] = "positions", [CPQ_SEC_LENGTHS] = "lengths",
-    [CPQ_SEC_PASSAGES] = "passages",   [CPQ_SEC_DOCS] = "docs",
-    [CPQ_SEC_DOCIDS] = "docids",       [CPQ_SEC_DOCMAP] = "docmap",
-    [CPQ_SEC_STORE] = "store",         [CPQ_SEC_ZDICT] = "zdict",
-};
 
 static XXH64_hash_t get_sum(const uint8_t *p)
 {
@@ -372,19 +364,19 @@ int cpq_index_open(const char *path, unsigned flags, cpq_index **out, cpq_errinf
         ix->order[i].id = id;
         ix->order[i].offset = off;
         ix->order[i].length = len;
-        ix->order[i].name = id < CPQ_SEC_COUNT_ && secname[id] ? secname[id] : "unknown";
+        ix->order[i].name = cpq_section_name(id);
         if (id == 0 || id >= CPQ_SEC_COUNT_) continue; /* unknown optional section: skipped */
-        if (ix->s[id].present) { rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: section '%s' twice", secname[id]); goto fail; }
+        if (ix->s[id].present) { rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: section '%s' twice", cpq_section_name(id)); goto fail; }
         ix->s[id] = (sect){ h + off, off, len, get_sum(t + 24), 1 };
     }
     if (prev_end != tocoff) { rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: sections do not end at the toc"); goto fail; }
     ix->nsec = nsec;
     for (uint32_t id = 1; id < CPQ_SEC_COUNT_; id++) {
-        if (!ix->s[id].present) { rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: section '%s' is missing", secname[id]); goto fail; }
+        if (!ix->s[id].present) { rc = cpq_err_set(e, CPQ_ECORRUPT, "toc: section '%s' is missing", cpq_section_name(id)); goto fail; }
         int big = id == CPQ_SEC_POSTINGS || id == CPQ_SEC_POSITIONS || id == CPQ_SEC_STORE;
         if ((flags & CPQ_OPEN_NO_CHECKSUM) && big) continue;
         if (XXH3_64bits(ix->s[id].p, (size_t)ix->s[id].len) != ix->s[id].sum) {
-            rc = cpq_err_set(e, CPQ_ECORRUPT, "section '%s': checksum mismatch", secname[id]);
+            rc = cpq_err_set(e, CPQ_ECORRUPT, "section '%s': checksum mismatch", cpq_section_name(id));
             goto fail;
         }
     }
@@ -980,7 +972,7 @@ int cpq_index_verify(const cpq_index *ix, cpq_errinfo *e)
     const cpq_index_info *in = &ix->info;
     for (uint32_t id = 1; id < CPQ_SEC_COUNT_; id++)
         if (XXH3_64bits(ix->s[id].p, (size_t)ix->s[id].len) != ix->s[id].sum)
-            return cpq_err_set(e, CPQ_ECORRUPT, "section '%s': checksum mismatch", secname[id]);
+            return cpq_err_set(e, CPQ_ECORRUPT, "section '%s': checksum mismatch", cpq_section_name(id));
     /* Terms: sorted, unique, contiguous, each term's postings sound. */
     cpq_term_iter it;
     cpq_term t;
