@@ -3,7 +3,7 @@
  *
  * Document-at-a-time over "iterators", one per query node.  Every iterator
  * is positioned on its first matching passage when built and moves forward
- * only: next() to the following match, seek(t) to the first match >= t.
+ * only: seek(t) to the first match >= t.
  * Each has a global score bound (ub) and, for terms, a tighter bound per
  * postings block from the skip table (block-max).  The root BOOL runs
  * block-max MaxScore (Turtle & Flood 1995; Ding & Suel 2011): clauses are
@@ -135,7 +135,6 @@ static float term_block_bound(const it *t, uint32_t k)
 
 /* ---- iterator operations -------------------------------------------------- */
 
-static uint32_t it_next(it *x);
 static uint32_t it_seek(it *x, uint32_t t);
 static float it_score(it *x);
 
@@ -151,6 +150,21 @@ static float it_bound_at(it *x, uint32_t d)
         if (last >= d) return term_block_bound(x, k);
     }
     return 0;
+}
+
+/* The last passage up to which it_bound_at(x, d) holds: the end of the
+ * postings block holding d for a term; d itself for other iterators. */
+static uint32_t it_bound_until(it *x, uint32_t d)
+{
+    if (x->kind != IT_TERM) return d;
+    if (x->pc.nblocks <= 1) return CPQ_END - 1;
+    uint32_t k = x->pc.blk == UINT32_MAX ? 0 : x->pc.blk;
+    uint32_t last;
+    for (; k < x->pc.nblocks; k++) {
+        cpq_postings_block_at(&x->pc, k, &last, NULL, NULL, NULL);
+        if (last >= d) return last;
+    }
+    return CPQ_END - 1;
 }
 
 static int grow_pos(it *x, size_t need)
@@ -347,13 +361,6 @@ static uint32_t it_seek(it *x, uint32_t t)
     case IT_BOOL: return bool_find(x, t);
     default: return x->doc = CPQ_END;
     }
-}
-
-static uint32_t it_next(it *x)
-{
-    if (x->doc == CPQ_END) return CPQ_END;
-    if (x->kind == IT_TERM) return term_next(x);
-    return it_seek(x, x->doc + 1);
 }
 
 static float it_score(it *x)
@@ -750,14 +757,23 @@ static void run_conjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
             memset(contrib, 0, n * sizeof *contrib);
             float partial = 0;
             for (size_t i = 0; i < nm; i++) partial += contrib[ms[i]] = it_score(must[i]);
-            for (size_t i = 0; i < ns && !skip; i++) {
-                if (theta > -INFINITY && partial + rest[i] <= theta) { skip = 1; break; }
+            int give_up = 0; /* this candidate cannot make it (MaxScore) */
+            for (size_t i = 0; i < ns; i++) {
+                if (theta > -INFINITY && partial + rest[i] <= theta) { give_up = 1; break; }
                 if (it_seek(should[i], d) == d) partial += contrib[ss[i]] = it_score(should[i]);
             }
-            if (!skip && !excluded(not, nn, d)) offer(r, d, sum_in_order(contrib, n));
+            if (give_up) r->pruned = 1;
+            else if (!excluded(not, nn, d)) offer(r, d, sum_in_order(contrib, n));
         }
-        if (skip) r->pruned = 1;
-        d = conj_align(must, nm, it_next(must[0]));
+        uint32_t upto = d;
+        if (skip) {
+            r->pruned = 1;
+            /* The bound holds until the first block end: skip past it. */
+            upto = CPQ_END - 1;
+            for (size_t i = 0; i < nm; i++) { uint32_t u = it_bound_until(must[i], d); if (u < upto) upto = u; }
+            for (size_t i = 0; i < ns; i++) { uint32_t u = it_bound_until(should[i], d); if (u < upto) upto = u; }
+        }
+        d = upto >= CPQ_END - 1 ? CPQ_END : conj_align(must, nm, it_seek(must[0], upto + 1));
     }
 }
 
@@ -799,15 +815,29 @@ static void run_disjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
             float partial = 0;
             for (size_t i = e; i < ns; i++)
                 if (ord[i]->doc == d) partial += contrib[slot[i]] = it_score(ord[i]);
+            int give_up = 0; /* this candidate cannot make it (MaxScore) */
             for (size_t i = e; i-- > 0;) {
-                if (theta > -INFINITY && partial + cum[i] <= theta) { skip = 1; break; }
+                if (theta > -INFINITY && partial + cum[i] <= theta) { give_up = 1; break; }
                 if (it_seek(ord[i], d) == d) partial += contrib[slot[i]] = it_score(ord[i]);
             }
-            if (!skip && !excluded(not, nn, d)) offer(r, d, sum_in_order(contrib, n));
+            if (give_up) r->pruned = 1;
+            else if (!excluded(not, nn, d)) offer(r, d, sum_in_order(contrib, n));
         }
-        if (skip) r->pruned = 1;
+        uint32_t upto = d;
+        if (skip) {
+            r->pruned = 1;
+            /* The bound holds until the first block end among the lists it
+             * used, and before the next passage of an essential list it did
+             * not count: skip the essential lists past that. */
+            upto = CPQ_END - 1;
+            for (size_t i = 0; i < ns; i++) {
+                uint32_t u = (i < e || ord[i]->doc == d) ? it_bound_until(ord[i], d) : ord[i]->doc - 1;
+                if (u < upto) upto = u;
+            }
+        }
+        if (upto >= CPQ_END - 1) break;
         for (size_t i = e; i < ns; i++)
-            if (ord[i]->doc == d) it_next(ord[i]);
+            if (ord[i]->doc <= upto) it_seek(ord[i], upto + 1);
     }
 }
 
