@@ -678,6 +678,12 @@ static void flush_doc(run *r)
 
 static void offer(run *r, uint32_t p, float score)
 {
+    /* Not competitive: neither a hit nor its document's best that matters
+     * (the k-th score only grows).  Only the count loses exactness. */
+    if (r->prune && score <= topk_theta(&r->top)) {
+        r->pruned = 1;
+        return;
+    }
     if (!r->group) {
         r->total++;
         topk_offer(&r->top, (entry){ score, p, p });
