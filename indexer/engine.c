@@ -39,6 +39,7 @@ struct it {
     const char *text;        /* TERM: the term (owned by the engine); PHRASE: NULL */
     const cpq_qnode *node;   /* the query node it runs */
     float single_bound;      /* bound of a single-block term */
+    uint32_t bk;             /* block of the last bound lookup: they only move forward */
     /* composites */
     it **kids;
     size_t nkids;
@@ -139,17 +140,30 @@ static uint32_t it_seek(it *x, uint32_t t);
 static float it_score(it *x);
 
 /* Bound of x's score at passage d >= x's position. */
-static float it_bound_at(it *x, uint32_t d)
+/* The block holding passage d (>= every d asked before), from the last
+ * block looked up or the cursor's block, whichever is further; nblocks when
+ * d is past the last block.  Lists that are only probed (MaxScore's
+ * non-essential ones) lag behind; the cached block keeps their lookups
+ * from rescanning the skip table. */
+static uint32_t term_block_of(it *x, uint32_t d)
 {
-    if (x->kind != IT_TERM || x->pc.nblocks <= 1) return x->ub;
-    /* Find the block holding d from the current one on. */
     uint32_t k = x->pc.blk == UINT32_MAX ? 0 : x->pc.blk;
+    if (x->bk > k) k = x->bk;
     uint32_t last;
     for (; k < x->pc.nblocks; k++) {
         cpq_postings_block_at(&x->pc, k, &last, NULL, NULL, NULL);
-        if (last >= d) return term_block_bound(x, k);
+        if (last >= d) break;
     }
-    return 0;
+    x->bk = k;
+    return k;
+}
+
+/* Bound of x's score at passage d >= x's position. */
+static float it_bound_at(it *x, uint32_t d)
+{
+    if (x->kind != IT_TERM || x->pc.nblocks <= 1) return x->ub;
+    uint32_t k = term_block_of(x, d);
+    return k < x->pc.nblocks ? term_block_bound(x, k) : 0;
 }
 
 /* The last passage up to which it_bound_at(x, d) holds: the end of the
@@ -158,13 +172,10 @@ static uint32_t it_bound_until(it *x, uint32_t d)
 {
     if (x->kind != IT_TERM) return d;
     if (x->pc.nblocks <= 1) return CPQ_END - 1;
-    uint32_t k = x->pc.blk == UINT32_MAX ? 0 : x->pc.blk;
-    uint32_t last;
-    for (; k < x->pc.nblocks; k++) {
-        cpq_postings_block_at(&x->pc, k, &last, NULL, NULL, NULL);
-        if (last >= d) return last;
-    }
-    return CPQ_END - 1;
+    uint32_t k = term_block_of(x, d), last;
+    if (k >= x->pc.nblocks) return CPQ_END - 1;
+    cpq_postings_block_at(&x->pc, k, &last, NULL, NULL, NULL);
+    return last;
 }
 
 static int grow_pos(it *x, size_t need)
