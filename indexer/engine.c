@@ -43,6 +43,7 @@ struct it {
     /* composites */
     it **kids;
     size_t nkids;
+    it **lead;               /* PHRASE: kids by ascending df, the order to align them in */
     cpq_occur *occ;          /* BOOL: each kid's occur */
     uint32_t *rel;           /* PHRASE: relative positions */
     uint32_t dist;           /* NEAR */
@@ -304,7 +305,7 @@ static int near_check(it *x)
 static uint32_t conj_next_match(it *x, uint32_t d)
 {
     for (;;) {
-        d = conj_align(x->kids, x->nkids, d);
+        d = conj_align(x->lead ? x->lead : x->kids, x->nkids, d);
         if (d == CPQ_END || x->en->stop || x->en->oom || x->en->corrupt) return x->doc = CPQ_END;
         x->doc = d;
         if (x->kind == IT_PHRASE ? phrase_check(x) > 0 : near_check(x)) return d;
@@ -535,6 +536,14 @@ static it *phrase_it(engine *en, const cpq_qnode *n)
     }
     x->idf = idf;
     x->span = x->rel[n->nterms - 1];
+    /* Align the rarest term first: it proposes the fewest candidates. */
+    x->lead = en_alloc(en, n->nterms * sizeof *x->lead);
+    if (!x->lead) return NULL;
+    memcpy(x->lead, x->kids, n->nterms * sizeof *x->lead);
+    for (size_t i = 1; i < n->nterms; i++)
+        for (size_t j = i; j > 0 && x->lead[j - 1]->df > x->lead[j]->df; j--) {
+            it *t = x->lead[j]; x->lead[j] = x->lead[j - 1]; x->lead[j - 1] = t;
+        }
     /* tf * (k1 + 1) / (tf + norm) stays below k1 + 1. */
     x->ub = cpq_round_up(idf * (en->k1 + 1.0f));
     conj_next_match(x, 0);
