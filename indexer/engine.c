@@ -748,6 +748,13 @@ static float sum_in_order(const float *contrib, size_t n)
     return s;
 }
 
+/* Order key for aligning a conjunction: a term's df, anything else after
+ * every term. */
+static uint64_t lead_cost(const it *x)
+{
+    return x->kind == IT_TERM ? x->df : ((uint64_t)1 << 32) + x->nkids;
+}
+
 /* Root with MUST clauses: the conjunction drives, SHOULD clauses add. */
 static void run_conjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, float *contrib)
 {
@@ -759,6 +766,13 @@ static void run_conjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
         else if (occ[i] == CPQ_OCCUR_SHOULD) { ss[ns] = i; should[ns++] = kids[i]; }
         else not[nn++] = kids[i];
     }
+    /* Cheap, selective clauses lead the alignment: terms by df, then
+     * everything that must check positions or children. */
+    for (size_t i = 1; i < nm; i++)
+        for (size_t j = i; j > 0 && lead_cost(must[j - 1]) > lead_cost(must[j]); j--) {
+            it *t = must[j]; must[j] = must[j - 1]; must[j - 1] = t;
+            size_t u = ms[j]; ms[j] = ms[j - 1]; ms[j - 1] = u;
+        }
     /* SHOULD clauses by descending bound, with suffix sums of bounds. */
     for (size_t i = 1; i < ns; i++)
         for (size_t j = i; j > 0 && should[j - 1]->ub < should[j]->ub; j--) {
