@@ -21,6 +21,10 @@
  * are merged into the one before); after that they are emitted as they end.
  * Overlong sentences are scanned a second time to find their cut points.
  *
+ * Plain ASCII, most of any text, is taken 16 (SSE2) or 8 (SWAR) bytes at a
+ * time by ascii_run; the byte loop in cpq_passage_split takes the rest and
+ * gives the same result alone (tests/test_passage.c compares the two).
+ *
  * Bytes that are not valid UTF-8 are taken as maximal invalid subparts (as
  * cpq_utf8_repair does) and count as punctuation: content, but no word.
  * Every unit starts at a code point that is not whitespace and ends after
@@ -31,6 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
+#if defined(__GNUC__) && defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Code point classes. */
 enum {
@@ -250,6 +257,8 @@ typedef struct splitter {
     int para_long;           /* more than max words: sentences go straight out */
     sent *sv;                /* its sentences while it may still be short */
     size_t sn, scap;
+    sent *sv_local;          /* sv at first, on the caller's stack (scap entries):
+                              * most paragraphs need no malloc */
 } splitter;
 
 static void push_span(splitter *sp, size_t start, size_t end)
@@ -339,12 +348,15 @@ static void close_sentence(splitter *sp, size_t start, size_t end, uint64_t word
         sp->sv[sp->sn - 1].end = end;
     } else {
         if (sp->sn == sp->scap) {
-            size_t nc = sp->scap ? sp->scap * 2 : 32;
-            sent *nv = nc <= SIZE_MAX / sizeof *nv ? realloc(sp->sv, nc * sizeof *nv) : NULL;
+            size_t nc = sp->scap * 2;
+            sent *nv = nc <= SIZE_MAX / sizeof *nv
+                     ? realloc(sp->sv == sp->sv_local ? NULL : sp->sv, nc * sizeof *nv) : NULL;
             if (!nv) {
                 sp->rc = -1;
                 return;
             }
+            if (sp->sv == sp->sv_local)
+                memcpy(nv, sp->sv_local, sp->scap * sizeof *nv);
             sp->sv = nv;
             sp->scap = nc;
         }
@@ -383,8 +395,8 @@ typedef struct scan {
     int para_open, sent_open;
 } scan;
 
-/* Content at byte i with no sentence open (and no blank line pending):
- * it starts a sentence, and a paragraph if none is open. */
+/* Content at byte i with no sentence open and no blank line pending: it
+ * starts a sentence, and a paragraph if none is open. */
 static inline void open_sentence(scan *c, size_t i)
 {
     c->sent_open = 1;
@@ -396,128 +408,324 @@ static inline void open_sentence(scan *c, size_t i)
     }
 }
 
-/* Eight bytes at a time: on little-endian GCC/clang targets, the plain
- * ASCII stretches of the text (spaces, words, punctuation, line breaks that
- * end a line with content) are taken a machine word at a time, counting
- * word starts with bit masks instead of branching at every word and space.
- * Measured at max 200 words, -O2: gcide texts 185 -> 620 MB/s, linux-doc
- * files 197 -> 760 MB/s.  Elsewhere, or with CPQ_PASSAGE_NO_SWAR defined (so
- * the byte loop can be tested here too), the byte loop below does the same
- * work one code point at a time, with the same result. */
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ \
+/* Content at byte i when a blank line is pending or no sentence is open:
+ * the paragraph before (if any) ends at last, its open sentence having
+ * words words; i starts a sentence, and a paragraph if none is open.
+ * Sets sp->rc on allocation failure. */
+static void start_content(splitter *sp, scan *c, size_t i, size_t last, uint64_t words)
+{
+    if (c->blank_line && c->para_open) {
+        if (c->sent_open)
+            close_sentence(sp, c->sent_start, last, words);
+        end_paragraph(sp, c->para_start, last);
+        c->para_open = c->sent_open = 0;
+    }
+    c->blank_line = 0;
+    if (!c->sent_open)
+        open_sentence(c, i);
+}
+
+/*
+ * ASCII a block at a time.  Most text is ASCII words, spaces, punctuation
+ * and line breaks, where a byte loop spends its time mispredicting where
+ * each word and each space ends.  ascii_run takes such text BLOCK bytes at
+ * a time instead: it classifies a block into bit masks (byte j of the block
+ * is the bit LOW << STEP*j) and counts word starts with mask arithmetic;
+ * only sentence ends, blank lines and non-ASCII bytes branch.
+ *
+ * With SSE2 (every x86-64) a block is 16 bytes, one mask bit a byte.  On
+ * other little-endian GCC/clang targets it is 8 bytes in a uint64_t, bit 7
+ * of each byte (SWAR, as analyze.c does).  Elsewhere the byte loop does all
+ * the work.  Defining CPQ_PASSAGE_NO_SSE2 or CPQ_PASSAGE_NO_SWAR turns fast
+ * paths off (tests/test_passage.c builds this file once more without them).
+ *
+ * Measured, in bytes per second of CPU time at max_words 200 (-O2, gcc 12,
+ * best of 5-7 interleaved runs, a 2 GHz EPYC shared with other work): the
+ * byte loop alone, SWAR, SSE2: gcide texts 185, 280, 495 MB/s; linux-doc
+ * files 190, 350, 720 MB/s.  The slower gcide has a sentence end every 40
+ * bytes (each a close_sentence) and a new text every 315.
+ */
+#if defined(__GNUC__) && defined(__SSE2__) && !defined(CPQ_PASSAGE_NO_SSE2) \
     && !defined(CPQ_PASSAGE_NO_SWAR)
+#define ASCII_RUN 1
+#define BLOCK 16
+#define STEP 1
+typedef uint32_t bmask;
+#define LOW ((bmask)1)
+#define ALL ((bmask)0xFFFF)
+
+static const unsigned char popcount8[256] = {
+#define B2(n) n, n + 1, n + 1, n + 2
+#define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
+#define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
+    B6(0), B6(1), B6(1), B6(2)
+#undef B2
+#undef B4
+#undef B6
+};
+
+static inline unsigned mask_count(bmask m) /* bytes marked */
+{
+    return (unsigned)popcount8[m & 0xFF] + popcount8[m >> 8];
+}
+
+static inline size_t mask_first(bmask m) /* the first byte marked, m != 0 */
+{
+    return (size_t)__builtin_ctz(m);
+}
+
+static inline size_t mask_last(bmask m) /* the last byte marked, m != 0 */
+{
+    return (size_t)(31 - __builtin_clz(m));
+}
+#elif defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ \
+    && !defined(CPQ_PASSAGE_NO_SWAR)
+#define ASCII_RUN 1
 #define SWAR 1
+#define BLOCK 8
+#define STEP 8
+typedef uint64_t bmask;
 #define ONES UINT64_C(0x0101010101010101)
-#define HIGHS UINT64_C(0x8080808080808080)
+#define LOW ((bmask)0x80)
+#define ALL (ONES * 0x80)
 
-/* Bit 7 of each byte is set where lo < byte < hi (lo, hi <= 128); bytes
- * >= 0x80 never match.  Exact per byte: no carry crosses a byte. */
-static inline uint64_t swar_between(uint64_t x, unsigned lo, unsigned hi)
+/* Bit 7 of each byte is set where (byte & 0x7f) >= c, 0 < c < 0x80, for
+ * low7 = x & 0x7f7f...; the other bits are junk.  No carry crosses a byte. */
+static inline uint64_t swar_ge(uint64_t low7, unsigned c)
 {
-    uint64_t low7 = x & (ONES * 127);
-
-    return (ONES * (127 + hi) - low7) & ~x & (low7 + ONES * (127 - lo)) & HIGHS;
+    return low7 + ONES * (0x80 - c);
 }
 
-static inline uint64_t swar_eq(uint64_t x, unsigned c)
+static inline uint64_t swar_eq(uint64_t low7, unsigned c)
 {
-    return swar_between(x, c - 1, c + 1);
+    return swar_ge(low7, c) & ~swar_ge(low7, c + 1);
 }
 
-/* The classes of the eight bytes of x, as bit 7 of each byte. */
-typedef struct chunk {
-    uint64_t nl;      /* '\n' */
-    uint64_t space;   /* K_SPACE */
-    uint64_t word;    /* K_WORD */
-    uint64_t stop;    /* what plain_run leaves to the byte loop */
-    uint64_t nl_run;  /* the nearest byte before that is not a space is a
-                       * '\n', or there is none and the line had no content */
-} chunk;
-
-static inline chunk classify(uint64_t x, int line_content)
+static inline unsigned mask_count(bmask m)
 {
-    chunk k;
-    uint64_t d;
-
-    k.nl = swar_eq(x, '\n');
-    k.space = (swar_between(x, '\b', '\r' + 1) ^ k.nl) | swar_eq(x, ' ');
-    k.word = swar_between(x | (ONES * 0x20), 'a' - 1, 'z' + 1) | swar_between(x, '0' - 1, '9' + 1);
-    /* nl_run: carry "is a '\n'" across runs of spaces, doubling the reach. */
-    k.nl_run = (k.nl << 8) | (line_content ? 0 : 0x80);
-    d = ((~k.space & HIGHS) << 8) | 0x80;
-    k.nl_run |= (k.nl_run << 8) & ~d;
-    d |= d << 8;
-    k.nl_run |= (k.nl_run << 16) & ~d;
-    d |= d << 16;
-    k.nl_run |= (k.nl_run << 32) & ~d;
-    /* Stops: non-ASCII bytes, terminators that may end a sentence (a letter
-     * or digit right after one means they do not; anything else is left to
-     * skip_closers), and line breaks that make a blank line. */
-    k.stop = (x & HIGHS)
-           | ((swar_eq(x, '.') | swar_eq(x, '!') | swar_eq(x, '?')) & ~(k.word >> 8))
-           | (k.nl & k.nl_run);
-    return k;
+    return (unsigned)(((m >> 7) * ONES) >> 56);
 }
 
-/* Apply the bytes marked in below (the first few of the chunk at i, none of
- * them a stop) to the state: words counted in *words, *joined (bit 7) set
- * when the last of them is a word byte. */
-static inline void take(scan *c, const chunk *k, uint64_t below, size_t i,
-                        uint64_t *words, uint64_t *joined, uint64_t *any_word)
+static inline size_t mask_first(bmask m)
 {
-    uint64_t content = below & ~k->space & ~k->nl, word = k->word & below;
+    return (size_t)(__builtin_ctzll(m) >> 3);
+}
 
-    if (content) {
-        if (!c->sent_open) {
-            open_sentence(c, i + (size_t)(__builtin_ctzll(content) >> 3));
-            *words = 0;
+static inline size_t mask_last(bmask m)
+{
+    return (size_t)((63 - __builtin_clzll(m)) >> 3);
+}
+#endif
+
+#ifdef ASCII_RUN
+/* The classes of a block's bytes.  A byte >= 0x80 is in none but high, so
+ * looking a byte or two ahead never takes one for ASCII. */
+typedef struct block {
+    bmask high;   /* >= 0x80 */
+    bmask word;   /* ASCII letters and digits: K_WORD */
+    bmask ws;     /* K_SPACE or K_NL */
+    bmask nl;     /* '\n' */
+    bmask term;   /* '.', '!', '?': K_TERM */
+    bmask close;  /* the ASCII closers skip_closers takes: " ' ) ] } */
+} block;
+
+#ifdef SWAR
+static inline void classify(const unsigned char *p, block *b)
+{
+    uint64_t x, low7, ascii, lower;
+
+    memcpy(&x, p, 8);
+    low7 = x & (ONES * 0x7F);
+    ascii = ~x & ALL;
+    lower = low7 | (ONES * 0x20);
+    b->high = x & ALL;
+    b->nl = swar_eq(low7, '\n') & ascii;
+    b->ws = ((swar_ge(low7, '\t') & ~swar_ge(low7, '\r' + 1)) | swar_eq(low7, ' ')) & ascii;
+    b->word = ((swar_ge(lower, 'a') & ~swar_ge(lower, 'z' + 1))
+               | (swar_ge(low7, '0') & ~swar_ge(low7, '9' + 1))) & ascii;
+    b->term = (swar_eq(low7, '!') | swar_eq(low7, '.') | swar_eq(low7, '?')) & ascii;
+    b->close = (swar_eq(low7, '"') | swar_eq(low7, '\'') | swar_eq(low7, ')')
+                | swar_eq(lower, '}')) & ascii; /* ']' | 0x20 == '}' */
+}
+#else
+static inline void classify(const unsigned char *p, block *b)
+{
+    /* Signed compares: bytes >= 0x80 are negative and match nothing. */
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    __m128i ws = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                              _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('\t' - 1)),
+                                            _mm_cmpgt_epi8(_mm_set1_epi8('\r' + 1), v)));
+    __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                  _mm_cmpgt_epi8(_mm_set1_epi8('z' + 1), lower));
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmpgt_epi8(_mm_set1_epi8('9' + 1), v));
+    __m128i term = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')),
+                                             _mm_cmpeq_epi8(v, _mm_set1_epi8('!'))),
+                                _mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
+    __m128i close = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\''))),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(')')),
+                                              _mm_cmpeq_epi8(lower, _mm_set1_epi8('}'))));
+
+    b->high = (bmask)_mm_movemask_epi8(v);
+    b->nl = (bmask)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+    b->ws = (bmask)_mm_movemask_epi8(ws);
+    b->word = (bmask)_mm_movemask_epi8(_mm_or_si128(alpha, digit));
+    b->term = (bmask)_mm_movemask_epi8(term);
+    b->close = (bmask)_mm_movemask_epi8(close);
+}
+#endif
+
+/* Classify the block at s[i], for i < len and len >= BLOCK.  Bytes past len
+ * count as 0x80 (a stop): the last block is read ending at len and shifted
+ * down. */
+static inline void classify_at(const unsigned char *s, size_t i, size_t len, block *b)
+{
+    unsigned d;
+
+    if (len - i >= BLOCK) {
+        classify(s + i, b);
+        return;
+    }
+    d = STEP * (unsigned)(BLOCK - (len - i)); /* 0 < d < STEP * BLOCK */
+    classify(s + len - BLOCK, b);
+    b->high = (b->high >> d) | (ALL & ~(ALL >> d));
+    b->word >>= d;
+    b->ws >>= d;
+    b->nl >>= d;
+    b->term >>= d;
+    b->close >>= d;
+}
+
+/*
+ * Take the text from s[i] on (len >= BLOCK), a block at a time, as the byte
+ * loop in cpq_passage_split would.  The bytes between "stops" go into the
+ * state by mask arithmetic.  The stops are:
+ *   - a '\n' not right after content, which may make a blank line: dealt
+ *     with here;
+ *   - a terminator followed by whitespace, or by one closer and whitespace:
+ *     its sentence ends, here;
+ *   - any other terminator, except one followed by a letter, a digit or
+ *     other ASCII punctuation (maybe after one closer), which ends no
+ *     sentence and is no stop: left to the byte loop, once seen from a
+ *     block starting at it;
+ *   - a byte >= 0x80, and the end of the text: left to the byte loop.
+ * Returns the new i: at a stop left to the byte loop, at len, or anywhere
+ * once sp->rc is set.  Not inlined: it gets registers of its own.
+ */
+__attribute__((noinline))
+static size_t ascii_run(splitter *sp, scan *c, const unsigned char *s, size_t i, size_t len)
+{
+    uint64_t words = c->sent_words;
+    size_t last = c->last, i0 = i;
+    int lc = c->line_content;
+    bmask joined = c->in_word && !c->after_cjk ? LOW : 0; /* byte i-1 continues a word */
+    bmask prev_content = last == i ? LOW : 0;             /* byte i-1 is content */
+
+    while (i < len) {
+        block b;
+        bmask content, plain, stop, todo = ALL;
+
+        classify_at(s, i, len, &b);
+        content = ALL & ~b.ws & ~b.high;
+        plain = content & ~b.close;
+        stop = b.high | (b.nl & ~((content << STEP) | prev_content))
+             | (b.term & ~(plain >> STEP) & ~(b.close >> STEP & plain >> (2 * STEP)));
+        if (!stop && content && c->sent_open && !c->blank_line) {
+            /* The common case, in short (the loop below does it all). */
+            last = i + mask_last(content) + 1;
+            lc = content > b.nl; /* as below, content being != 0 */
+            words += mask_count(b.word & ~((b.word << STEP) | joined));
+            joined = b.word >> (STEP * (BLOCK - 1)) & LOW;
+            prev_content = content >> (STEP * (BLOCK - 1)) & LOW;
+            i += BLOCK;
+            continue;
         }
-        c->last = i + (size_t)((71 - __builtin_clzll(content)) >> 3);
-    }
-    *words += (((word & ~((word << 8) | *joined)) >> 7) * ONES) >> 56;
-    *any_word |= word;
-    *joined = (word & ~(below >> 8)) ? 0x80 : 0;
-}
+        for (;;) { /* over the stops of the block; todo: the bytes after the last */
+            bmask first = stop & todo, below, w, cb;
+            size_t j, q;
 
-/* Take the plain ASCII text from s[i] on, eight bytes at a time, up to the
- * first stop (see classify).  Requires !c->blank_line, which holds after.
- * Returns the new i: at a stop, or with fewer than 8 bytes left. */
-__attribute__((noinline)) static size_t plain_run(scan *c, const unsigned char *s, size_t i, size_t len)
-{
-    uint64_t words = c->sent_words, any_word = 0, x;
-    uint64_t joined = (uint64_t)(c->in_word && !c->after_cjk) << 7;
-    int line_content = c->line_content;
-    size_t i0 = i;
-    chunk k;
-
-    for (;;) {
-        if (len - i < 8)
-            goto done;
-        memcpy(&x, s + i, 8);
-        k = classify(x, line_content);
-        if (k.stop)
-            break;
-        take(c, &k, HIGHS, i, &words, &joined, &any_word);
-        /* The last byte has content, or is a space after content. */
-        line_content = (int)(((~k.nl & ~k.space) | (k.space & ~k.nl_run)) >> 63);
-        i += 8;
-    }
-    {
-        uint64_t first = k.stop & (0 - k.stop), below = (first - 1) & HIGHS;
-
-        if (below) {
-            take(c, &k, below, i, &words, &joined, &any_word);
-            i += (size_t)(__builtin_ctzll(first) >> 3);
+            first &= 0 - first;
+            below = (first - 1) & todo; /* to take before the stop */
+            cb = content & below;
+            w = b.word & below;
+            if (cb) {
+                if (c->blank_line) {
+                    start_content(sp, c, i + mask_first(cb), last, words);
+                    words = 0;
+                    if (sp->rc)
+                        goto out;
+                } else if (!c->sent_open) {
+                    open_sentence(c, i + mask_first(cb));
+                    words = 0;
+                }
+                last = i + mask_last(cb) + 1;
+            }
+            /* Content after the last '\n', or no '\n' and content before:
+             * masks compare as the places of their highest bits. */
+            lc = (cb > (b.nl & below)) | (lc & !(b.nl & below));
+            words += mask_count(w & ~((b.word << STEP) | joined));
+            if (!first)
+                break;
+            j = mask_first(first);
+            if (first & b.nl) {
+                if (!lc)
+                    c->blank_line = 1;
+                lc = 0;
+                todo = 0 - (first << STEP);
+                continue;
+            }
+            if (first & b.term) {
+                if (first & b.ws >> STEP) {
+                    q = 1;
+                } else if (first & b.close >> STEP & b.ws >> (2 * STEP)) {
+                    q = 2;
+                } else if (j) {
+                    /* Undecided: look again from a block starting at it. */
+                    joined = b.word >> (STEP * (j - 1)) & LOW;
+                    prev_content = content >> (STEP * (j - 1)) & LOW;
+                    i += j;
+                    goto next_block;
+                } else {
+                    goto leave;
+                }
+                /* The sentence ends after it (and the closer). */
+                if (c->blank_line || !c->sent_open) {
+                    start_content(sp, c, i + j, last, words);
+                    words = 0;
+                }
+                last = i + j + q;
+                lc = 1;
+                close_sentence(sp, c->sent_start, last, words);
+                c->sent_open = 0;
+                if (sp->rc) {
+                    i = last;
+                    goto out;
+                }
+                todo = 0 - (first << (STEP * q));
+                continue;
+            }
+        leave:
+            if (j)
+                joined = b.word >> (STEP * (j - 1)) & LOW;
+            i += j;
+            goto out;
         }
-        line_content = !(k.nl_run & first);
+        joined = b.word >> (STEP * (BLOCK - 1)) & LOW;
+        prev_content = content >> (STEP * (BLOCK - 1)) & LOW;
+        i += BLOCK;
+    next_block:;
     }
-done:
+out:
     c->sent_words = words;
-    c->line_content = line_content;
+    c->line_content = lc;
+    c->last = last;
     if (i != i0) {
+        /* The last byte taken is ASCII: a word's, which clears after_cjk,
+         * or not, and then after_cjk is not read before it is set again. */
         c->in_word = joined != 0;
-        if (any_word)
-            c->after_cjk = 0;
+        c->after_cjk = 0;
     }
     return i;
 }
@@ -528,6 +736,7 @@ int cpq_passage_split(const char *text, size_t len, uint32_t max_words, cpq_span
     const unsigned char *s = (const unsigned char *)text;
     splitter sp;
     scan c;
+    sent sv_local[32];
     size_t n0 = out->n;
     size_t i = 0;
 
@@ -535,13 +744,15 @@ int cpq_passage_split(const char *text, size_t len, uint32_t max_words, cpq_span
     sp.s = s;
     sp.max = max_words ? max_words : 1; /* 0 is out of contract; take it as 1 */
     sp.out = out;
+    sp.sv = sp.sv_local = sv_local;
+    sp.scap = sizeof sv_local / sizeof sv_local[0];
     memset(&c, 0, sizeof c);
 
     while (i < len) {
-#ifdef SWAR
-        if (!c.blank_line && len - i >= 8) {
-            i = plain_run(&c, s, i, len);
-            if (i >= len)
+#ifdef ASCII_RUN
+        if (s[i] < 0x80 && len >= BLOCK) {
+            i = ascii_run(&sp, &c, s, i, len);
+            if (sp.rc || i >= len)
                 break;
         }
 #endif
@@ -578,17 +789,9 @@ int cpq_passage_split(const char *text, size_t len, uint32_t max_words, cpq_span
          * (no open sentence means no open paragraph, or one just ended). */
         c.line_content = 1;
         if (c.blank_line || !c.sent_open) {
-            if (c.blank_line && c.para_open) {
-                if (c.sent_open)
-                    close_sentence(&sp, c.sent_start, c.last, c.sent_words);
-                end_paragraph(&sp, c.para_start, c.last);
-                c.para_open = c.sent_open = 0;
-                if (sp.rc)
-                    break;
-            }
-            c.blank_line = 0;
-            if (!c.sent_open)
-                open_sentence(&c, i);
+            start_content(&sp, &c, i, c.last, c.sent_words);
+            if (sp.rc)
+                break;
         }
 
         if (k == K_WORD && n == 1) {
@@ -631,7 +834,8 @@ int cpq_passage_split(const char *text, size_t len, uint32_t max_words, cpq_span
     }
     if (sp.have)
         push_span(&sp, sp.cur_start, sp.cur_end);
-    free(sp.sv);
+    if (sp.sv != sp.sv_local)
+        free(sp.sv);
     if (sp.rc) {
         out->n = n0;
         return -1;

@@ -474,3 +474,103 @@ Test(passage, seed_document_many_sizes)
     cpq_spans_free(&s);
     free(t);
 }
+
+/* ---- the fast paths against the byte loop ---------------------------- */
+
+/* passage.c takes plain ASCII a block at a time (SSE2 or SWAR) and leaves
+ * the rest to a byte loop that also works alone.  Here it is compiled a
+ * second time with the fast paths off, so the library's output can be
+ * compared with the byte loop's, span for span. */
+#define CPQ_PASSAGE_NO_SWAR 1
+#define cpq_passage_split bytes_passage_split
+#define cpq_spans_free bytes_spans_free
+int bytes_passage_split(const char *text, size_t len, uint32_t max_words, cpq_spans *out);
+void bytes_spans_free(cpq_spans *s);
+#include "passage.c"
+#undef cpq_passage_split
+#undef cpq_spans_free
+
+/* Split t[0..len) both ways (from an exact-size copy, so the sanitizer
+ * sees any read past len) and expect the same spans. */
+static void same_as_byte_loop(const char *t, size_t len, uint32_t max)
+{
+    char *u = malloc(len ? len : 1);
+    cpq_spans a = {0}, b = {0};
+    cr_assert(u);
+    memcpy(u, t, len);
+    cr_assert_eq(cpq_passage_split(u, len, max, &a), 0);
+    cr_assert_eq(bytes_passage_split(u, len, max, &b), 0);
+    cr_assert_eq(a.n, b.n, "max %u: %zu spans, byte loop %zu: '%.*s'", max, a.n, b.n, (int)len, t);
+    for (size_t k = 0; k < a.n; k++)
+        cr_assert(a.v[k].start == b.v[k].start && a.v[k].len == b.v[k].len,
+                  "max %u span %zu: %zu+%zu, byte loop %zu+%zu: '%.*s'", max, k, a.v[k].start,
+                  a.v[k].len, b.v[k].start, b.v[k].len, (int)len, t);
+    cpq_spans_free(&a);
+    bytes_spans_free(&b);
+    free(u);
+}
+
+Test(passage, fast_path_block_edges)
+{
+    /* Each motif at every offset from a block boundary, with words around:
+     * terminators before whitespace, closers, letters, punctuation and the
+     * end of the text; line breaks making and not making blank lines. */
+    static const char *motifs[] = {
+        "a. b", "a.b", "a.\nb", "a.) b", "a.)b", "a.)", "a.", "a.,b", "a..", "a.)) b",
+        "a!\" b", "a?' b", "a.] b", "a.} b", "a.\xc2\xa0" "b", "a.\xe2\x80\x9d b", "a.\xc3\xa9",
+        "a\n\nb", "a \n\nb", "a\n \nb", "a\n\t\r\nb", "a\r\n\r\nb", "a\nb", "a \nb", "\n\n",
+        "a\xe6\x9d\xb1" "b", "\xe6\x9d\xb1\xcc\x81" "b c", "x\x01y", "1.5 x", "e.g. y",
+    };
+    static const uint32_t maxes[] = {1, 2, 3, 5, 200};
+    char buf[256];
+
+    for (size_t m = 0; m < sizeof motifs / sizeof motifs[0]; m++)
+        for (size_t off = 0; off < 40; off++)
+            for (size_t tail = 0; tail < 20; tail += 3) {
+                size_t len = 0, ml = strlen(motifs[m]);
+                for (size_t k = 0; k < off; k++)
+                    buf[len++] = "ab cd ef. gh\n"[k % 13];
+                memcpy(buf + len, motifs[m], ml);
+                len += ml;
+                for (size_t k = 0; k < tail; k++)
+                    buf[len++] = " xy z"[k % 5];
+                for (size_t x = 0; x < sizeof maxes / sizeof maxes[0]; x++)
+                    same_as_byte_loop(buf, len, maxes[x]);
+            }
+}
+
+Test(passage, fast_path_random)
+{
+    static const char *alphabet[] = {
+        "a", "b", "word", "Words", "x1", "42", " ", " ", " ", "  ", "\n", "\n", "\n\n", " \n",
+        "\t", "\r\n", ".", ".", "!", "?", "\"", "'", ")", "]", "}", ",", ";", "-", "(",
+        ". ", ".\n", ".) ", ".\" ", "..", "e.g", "\x01",
+        "\xc3\xa9", "\xcc\x81", "\xe6\x9d\xb1", "\xe3\x80\x82", "\xe2\x80\x9d", "\xc2\xa0",
+        "\xe3\x80\x80", "\xff", "\xe2\x82",
+    };
+    const size_t na = sizeof alphabet / sizeof alphabet[0];
+    uint64_t rng = 0x243f6a8885a308d3ULL;
+    char buf[1024];
+
+    for (int iter = 0; iter < 4000; iter++) {
+        size_t len = 0, target = tu_rand(&rng) % 900;
+        /* Mostly ASCII, some strings with more of the rest. */
+        size_t span = iter % 4 ? na - 9 : na;
+        while (len < target) {
+            const char *piece = alphabet[tu_rand(&rng) % span];
+            size_t pl = strlen(piece);
+            memcpy(buf + len, piece, pl);
+            len += pl;
+        }
+        same_as_byte_loop(buf, len, 1 + (uint32_t)(tu_rand(&rng) % (iter % 2 ? 8 : 250)));
+    }
+}
+
+Test(passage, fast_path_seed_document)
+{
+    size_t len;
+    char *t = read_seed(&len);
+    for (uint32_t max = 1; max <= 400; max += (max < 20 ? 1 : 37))
+        same_as_byte_loop(t, len, max);
+    free(t);
+}
