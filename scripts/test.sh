@@ -23,6 +23,7 @@ ninja -C build-test-clang
 
 echo "== gcc, ASan + UBSan"
 setup build-test-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debugoptimized
+ninja -C build-test-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-test-asan --print-errorlogs
 
