@@ -53,6 +53,7 @@ struct it {
     uint32_t pos_doc;        /* doc the positions are for (CPQ_END: none) */
     uint32_t span;           /* PHRASE: last relative position */
     uint32_t freq;           /* PHRASE: matches at doc */
+    int pending;             /* PHRASE/NEAR: doc is approximate, positions not yet checked */
 };
 
 struct engine {
@@ -111,6 +112,8 @@ static inline void tick(engine *en, uint64_t n)
     if (en->work > en->max_work) en->stop = 1;
     if (en->deadline > 0 && (en->work & 4095) < n && now_s() > en->deadline) en->stop = 1;
 }
+
+static int failed_en(const engine *en) { return en->stop || en->oom || en->corrupt; }
 
 /* ---- BM25 pieces --------------------------------------------------------- */
 
@@ -308,8 +311,68 @@ static uint32_t conj_next_match(it *x, uint32_t d)
         d = conj_align(x->lead ? x->lead : x->kids, x->nkids, d);
         if (d == CPQ_END || x->en->stop || x->en->oom || x->en->corrupt) return x->doc = CPQ_END;
         x->doc = d;
+        x->pending = 0;
         if (x->kind == IT_PHRASE ? phrase_check(x) > 0 : near_check(x)) return d;
         if (x->en->oom || x->en->corrupt) return x->doc = CPQ_END;
+        d++;
+    }
+}
+
+/* Two-phase matching.  A phrase or NEAR iterator may sit "approximately"
+ * on a passage where all its terms occur (pending), its positions not yet
+ * read: the root conjunction aligns every required clause first and
+ * confirms positions only where all agree, so a rare sibling ("+uk")
+ * keeps a common phrase ("+\"the who\"") from verifying passages it would
+ * reject anyway.  it_seek always returns confirmed matches. */
+static int two_phase(const it *x) { return x->kind == IT_PHRASE || x->kind == IT_NEAR; }
+
+/* pending: 0 = doc is a confirmed match (or CPQ_END), 1 = doc holds all
+ * the terms but positions are unchecked, 2 = doc was checked and rejected. */
+static uint32_t approx_from(it *x, uint32_t t)
+{
+    uint32_t d = conj_align(x->lead ? x->lead : x->kids, x->nkids, t);
+    if (failed_en(x->en)) d = CPQ_END;
+    x->doc = d;
+    x->pending = d != CPQ_END;
+    return d;
+}
+
+static uint32_t seek_approx(it *x, uint32_t t)
+{
+    if (!two_phase(x)) return it_seek(x, t);
+    if (x->doc == CPQ_END) return CPQ_END;
+    if (x->doc >= t && x->pending != 2) return x->doc;
+    return approx_from(x, x->doc >= t ? x->doc + 1 : t);
+}
+
+/* Confirm x at its passage: 1 if it really matches there. */
+static int confirm(it *x)
+{
+    if (!two_phase(x) || x->pending == 0) return x->doc != CPQ_END;
+    if (x->pending == 2) return 0;
+    int ok = x->kind == IT_PHRASE ? phrase_check(x) > 0 : near_check(x);
+    ok = ok && !x->en->oom && !x->en->corrupt;
+    x->pending = ok ? 0 : 2;
+    return ok;
+}
+
+/* Align v on the first passage >= d where every clause truly matches. */
+static uint32_t conj_align_2p(it **v, size_t n, uint32_t d)
+{
+    for (;;) {
+    again:
+        if (d == CPQ_END) return CPQ_END;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t x = seek_approx(v[i], d);
+            if (x != d) {
+                d = x;
+                goto again;
+            }
+        }
+        int all = 1;
+        for (size_t i = 0; i < n && all; i++) all = confirm(v[i]);
+        if (all) return d;
+        if (failed_en(v[0]->en)) return CPQ_END;
         d++;
     }
 }
@@ -362,6 +425,12 @@ static uint32_t bool_find(it *x, uint32_t d)
 
 static uint32_t it_seek(it *x, uint32_t t)
 {
+    if (x->pending && x->doc >= t) {
+        /* Sitting approximately: confirm, or search on from there. */
+        if (confirm(x)) return x->doc;
+        if (x->doc == CPQ_END) return CPQ_END;
+        return conj_next_match(x, x->doc + 1);
+    }
     if (x->doc >= t) return x->doc;
     switch (x->kind) {
     case IT_TERM: return term_seek(x, t);
@@ -546,7 +615,7 @@ static it *phrase_it(engine *en, const cpq_qnode *n)
         }
     /* tf * (k1 + 1) / (tf + norm) stays below k1 + 1. */
     x->ub = cpq_round_up(idf * (en->k1 + 1.0f));
-    conj_next_match(x, 0);
+    approx_from(x, 0);
     return x;
 }
 
@@ -563,7 +632,7 @@ static it *near_it(engine *en, const cpq_qnode *n)
     }
     x->dist = n->distance;
     x->ub = cpq_round_up(x->ub);
-    conj_next_match(x, 0);
+    approx_from(x, 0);
     return x;
 }
 
@@ -783,7 +852,7 @@ static void run_conjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
     rest[ns] = 0;
     for (size_t i = ns; i-- > 0;) rest[i] = rest[i + 1] + should[i]->ub;
     if (nm == 0) return;
-    uint32_t d = conj_align(must, nm, must[0]->doc);
+    uint32_t d = conj_align_2p(must, nm, 0);
     while (d != CPQ_END && !failed(r->en)) {
         float theta = r->prune ? topk_theta(&r->top) : -INFINITY;
         int skip = 0;
@@ -813,7 +882,7 @@ static void run_conjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
             for (size_t i = 0; i < nm; i++) { uint32_t u = it_bound_until(must[i], d); if (u < upto) upto = u; }
             for (size_t i = 0; i < ns; i++) { uint32_t u = it_bound_until(should[i], d); if (u < upto) upto = u; }
         }
-        d = upto >= CPQ_END - 1 ? CPQ_END : conj_align(must, nm, it_seek(must[0], upto + 1));
+        d = upto >= CPQ_END - 1 ? CPQ_END : conj_align_2p(must, nm, upto + 1);
     }
 }
 
@@ -826,6 +895,8 @@ static void run_disjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
         if (occ[i] == CPQ_OCCUR_SHOULD) ord[ns++] = kids[i];
         else not[nn++] = kids[i];
     }
+    /* Settle approximately positioned clauses: the loop reads ->doc. */
+    for (size_t i = 0; i < ns; i++) it_seek(ord[i], 0);
     qsort(ord, ns, sizeof *ord, cmp_ub_asc);
     size_t slot[CPQ_QUERY_MAX_TERMS];
     for (size_t i = 0; i < ns; i++)
