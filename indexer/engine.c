@@ -850,6 +850,8 @@ static void run_conjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
         }
     float rest[CPQ_QUERY_MAX_TERMS + 1];
     rest[ns] = 0;
+    /* cppcheck-suppress uninitvar ; should[0..ns) was filled above (cppcheck
+     * assumes the filling loop may run fewer times than ns counts) */
     for (size_t i = ns; i-- > 0;) rest[i] = rest[i + 1] + should[i]->ub;
     if (nm == 0) return;
     uint32_t d = conj_align_2p(must, nm, 0);
@@ -897,6 +899,7 @@ static void run_disjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
     }
     /* Settle approximately positioned clauses: the loop reads ->doc. */
     for (size_t i = 0; i < ns; i++) it_seek(ord[i], 0);
+    /* cppcheck-suppress uninitvar ; ord[0..ns) was filled above */
     qsort(ord, ns, sizeof *ord, cmp_ub_asc);
     size_t slot[CPQ_QUERY_MAX_TERMS];
     for (size_t i = 0; i < ns; i++)
@@ -907,6 +910,7 @@ static void run_disjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
     size_t e = 0; /* ord[0..e) are non-essential */
     while (!failed(r->en)) {
         float theta = r->prune ? topk_theta(&r->top) : -INFINITY;
+        /* cppcheck-suppress uninitvar ; cum[0..ns) was filled above, e < ns */
         while (e < ns && theta > -INFINITY && cum[e] <= theta) e++;
         if (e > 0) r->pruned = 1;
         if (e == ns) break;

@@ -331,6 +331,7 @@ static void seq_occs(sn_ctx *c, const cpq_qnode *n, sn_occ **v, size_t *nv)
         if (tids[j] < 0 || (j > 0 && n->terms[j].pos <= n->terms[j - 1].pos))
             return;   /* cannot happen for a parsed query */
     }
+    /* cppcheck-suppress uninitvar ; a phrase has nterms >= 2, so tids[0] is set */
     for (int32_t i = c->first[tids[0]]; i >= 0; i = c->next[i]) {
         uint32_t p = c->toks[i].pos;
         size_t k = (size_t)i;

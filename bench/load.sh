@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# bench/load.sh [BUILD_DIR] [CORPUS] - cpqd under load over loopback, beside
+# redis-server in the same run: PING (one at a time and pipelined 16 deep)
+# and SEARCH with the AOL queries, at 1, 16, 64 and 256 connections;
+# requests per second and p50/p99 latency, and cpqd's PING rate as a share
+# of redis-server's.  See bench/README.md, "Daemon load".
+#
+# BUILD_DIR defaults to build-release (configured with --buildtype=release
+# when missing); CORPUS to ../shared/corpora/gcide/corpus.jsonl.
+#
+# Environment:
+#   CPQ_LOAD_CONNS="1 16 64 256"   connection counts
+#   CPQ_LOAD_DURATION=5            measured seconds per run (after 1 s warm-up)
+#   CPQ_LOAD_THREADS=              cpqd --threads (default: cpqd's, one per core)
+#   CPQ_LOAD_GEN_THREADS=1         load generator threads
+#   CPQ_LOAD_SEARCH_OPTS=          options for every SEARCH (e.g. ":snippet=0")
+#   CPQ_LOAD_QUERIES=FILE          default ../shared/bench/queries-aol.jsonl
+#   CPQ_LOAD_INDEX=FILE            index to serve (built from CORPUS when missing;
+#                                  default /tmp/cpq-load/gcide.cpqx)
+#   CPQ_BENCH_OUT=FILE             also append the tables to FILE as markdown
+set -euo pipefail
+
+here=$PWD
+abs() { case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$here/$1" ;; esac; }
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+build=build-release
+[ $# -gt 0 ] && { build=$(abs "$1"); shift; }
+corpus=../shared/corpora/gcide/corpus.jsonl
+[ $# -gt 0 ] && { corpus=$(abs "$1"); shift; }
+queries=${CPQ_LOAD_QUERIES:-../shared/bench/queries-aol.jsonl}
+conns=${CPQ_LOAD_CONNS:-1 16 64 256}
+duration=${CPQ_LOAD_DURATION:-5}
+gen_threads=${CPQ_LOAD_GEN_THREADS:-1}
+search_opts=${CPQ_LOAD_SEARCH_OPTS:-}
+index=${CPQ_LOAD_INDEX:-/tmp/cpq-load/gcide.cpqx}
+out=${CPQ_BENCH_OUT:-}
+
+[ -d "$build" ] || meson setup "$build" --buildtype=release >/dev/null
+ninja -C "$build" indexer/cpq-index daemon/cpqd bench/load >/dev/null
+
+if [ ! -f "$index" ]; then
+    [ -e "$corpus" ] || { echo "load.sh: no corpus at $corpus and no index at $index" >&2; exit 1; }
+    mkdir -p "$(dirname "$index")"
+    echo "building $index from $corpus" >&2
+    "$build/indexer/cpq-index" build -o "$index" "$corpus" >&2
+fi
+[ -f "$queries" ] || { echo "load.sh: no query file at $queries" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# cpqd on a free port: it prints "cpqd listening on HOST:PORT".
+threads_arg=()
+[ -n "${CPQ_LOAD_THREADS:-}" ] && threads_arg=(--threads "$CPQ_LOAD_THREADS")
+"$build/daemon/cpqd" --index "$index" --listen 127.0.0.1:0 --max-clients 4096 \
+    --log-level warn "${threads_arg[@]}" >"$tmp/cpqd.out" 2>"$tmp/cpqd.err" &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$tmp/cpqd.out" 2>/dev/null && break; sleep 0.1; done
+cport=$(sed -n 's/^cpqd listening on .*:\([0-9]*\)$/\1/p' "$tmp/cpqd.out")
+[ -n "$cport" ] || { echo "load.sh: cpqd did not start:" >&2; cat "$tmp/cpqd.err" >&2; exit 1; }
+
+rport=""
+if command -v redis-server >/dev/null; then
+    # redis-server cannot pick a free port itself: take one the kernel gave.
+    rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --maxclients 4096 \
+        >"$tmp/redis.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 50); do grep -q "Ready to accept" "$tmp/redis.log" 2>/dev/null && break; sleep 0.1; done
+else
+    echo "load.sh: redis-server not installed (apt-get install redis-server): PING has no peer" >&2
+fi
+
+gen() { "$build/bench/load" --threads "$gen_threads" --duration "$duration" "$@"; }
+declare -A rps p50 p99 errs
+run() { # key, then load arguments
+    local key=$1; shift
+    local line
+    line=$(gen "$@")
+    read -r _ _ _ _ _ _ r a b _ e <<<"$line"
+    rps[$key]=$r p50[$key]=$a p99[$key]=$b errs[$key]=$e
+}
+
+for c in $conns; do
+    run "cpq ping $c 1" --port "$cport" --conns "$c" --pipeline 1
+    run "cpq ping $c 16" --port "$cport" --conns "$c" --pipeline 16
+    if [ -n "$rport" ]; then
+        run "redis ping $c 1" --port "$rport" --proto redis --conns "$c" --pipeline 1
+        run "redis ping $c 16" --port "$rport" --proto redis --conns "$c" --pipeline 16
+    fi
+    run "cpq search $c 1" --port "$cport" --conns "$c" --pipeline 1 --mode search \
+        --queries "$queries" --search-opts "$search_opts"
+done
+
+ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
+ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }' || printf -- '-'; }
+{
+    echo
+    echo "### PING, requests/s (p50 / p99 ms) - cpqd beside redis-server, same run"
+    echo
+    echo "| conns | depth | cpqd | redis-server | cpqd/redis |"
+    echo "|---|---|---|---|---|"
+    for c in $conns; do
+        for d in 1 16; do
+            k="cpq ping $c $d"; r="redis ping $c $d"
+            printf '| %s | %s | %s (%s / %s) | %s | %s |\n' "$c" "$d" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" \
+                "$( [ -n "$rport" ] && printf '%s (%s / %s)' "${rps[$r]}" "$(ms "${p50[$r]}")" "$(ms "${p99[$r]}")" || printf -- '-')" \
+                "$(ratio "${rps[$k]}" "${rps[$r]:-}")"
+        done
+    done
+    echo
+    echo "### SEARCH top-10 with snippets${search_opts:+ ($search_opts)}, AOL queries on $(basename "$index")"
+    echo
+    echo "| conns | queries/s | p50 ms | p99 ms | errors |"
+    echo "|---|---|---|---|---|"
+    for c in $conns; do
+        k="cpq search $c 1"
+        printf '| %s | %s | %s | %s | %s |\n' "$c" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" "${errs[$k]}"
+    done
+} | tee -a "${out:-/dev/null}"
