@@ -289,7 +289,10 @@ static int check_tables(cpq_index *ix, cpq_errinfo *e)
         return CORRUPT(e, "terms", "data without terms");
     if (ix->has_dict) {
         ix->ddict = ZSTD_createDDict(ix->s[CPQ_SEC_ZDICT].p, (size_t)ix->s[CPQ_SEC_ZDICT].len);
-        if (!ix->ddict) return CORRUPT(e, "zdict", "not a zstd dictionary");
+        /* NULL is an allocation failure or a dictionary zstd cannot load.
+         * The section's checksum has just vouched for the bytes the writer
+         * produced, so the first is by far the likelier: say so. */
+        if (!ix->ddict) return cpq_err_set(e, CPQ_ENOMEM, "out of memory loading the zstd dictionary");
     }
     return CPQ_OK;
 }
