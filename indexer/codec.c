@@ -47,29 +47,69 @@ void cpq_pack(const uint32_t *in, size_t n, unsigned bits, uint8_t *out)
     if (have) out[o++] = (uint8_t)acc;
 }
 
+/* Unpacking reads the packed bytes through a zero-padded copy, so every
+ * value is one unaligned 64-bit load, a shift and a mask, whatever its
+ * position (shift <= 7 and bits <= 32: 39 bits suffice).  Eight values of
+ * B bits are exactly B bytes, so with B a constant the offsets and shifts
+ * of a group of eight are constants too and the compiler emits straight
+ * code; one such loop per width.  A block is at most 128 values of 32 bits
+ * (512 bytes). */
+static inline uint64_t load64le(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+#define CPQ_UNPACK_FIXED(B)                                                          \
+    static void unpack_##B(const uint8_t *in, size_t n, uint32_t *out)             \
+    {                                                                                \
+        const uint64_t mask = B == 32 ? 0xffffffffu : ((uint64_t)1 << B) - 1;        \
+        size_t g = 0;                                                                \
+        for (; g + 8 <= n; g += 8, in += B)                                          \
+            for (unsigned k = 0; k < 8; k++)                                         \
+                out[g + k] = (uint32_t)((load64le(in + (k * B) / 8) >> ((k * B) % 8)) & mask); \
+        for (unsigned k = 0; g + k < n; k++)                                         \
+            out[g + k] = (uint32_t)((load64le(in + (k * B) / 8) >> ((k * B) % 8)) & mask); \
+    }
+CPQ_UNPACK_FIXED(1) CPQ_UNPACK_FIXED(2) CPQ_UNPACK_FIXED(3) CPQ_UNPACK_FIXED(4)
+CPQ_UNPACK_FIXED(5) CPQ_UNPACK_FIXED(6) CPQ_UNPACK_FIXED(7) CPQ_UNPACK_FIXED(8)
+CPQ_UNPACK_FIXED(9) CPQ_UNPACK_FIXED(10) CPQ_UNPACK_FIXED(11) CPQ_UNPACK_FIXED(12)
+CPQ_UNPACK_FIXED(13) CPQ_UNPACK_FIXED(14) CPQ_UNPACK_FIXED(15) CPQ_UNPACK_FIXED(16)
+CPQ_UNPACK_FIXED(17) CPQ_UNPACK_FIXED(18) CPQ_UNPACK_FIXED(19) CPQ_UNPACK_FIXED(20)
+CPQ_UNPACK_FIXED(21) CPQ_UNPACK_FIXED(22) CPQ_UNPACK_FIXED(23) CPQ_UNPACK_FIXED(24)
+CPQ_UNPACK_FIXED(25) CPQ_UNPACK_FIXED(26) CPQ_UNPACK_FIXED(27) CPQ_UNPACK_FIXED(28)
+CPQ_UNPACK_FIXED(29) CPQ_UNPACK_FIXED(30) CPQ_UNPACK_FIXED(31) CPQ_UNPACK_FIXED(32)
+#undef CPQ_UNPACK_FIXED
+
+static void (*const unpack_fixed[33])(const uint8_t *, size_t, uint32_t *) = {
+    NULL, unpack_1, unpack_2, unpack_3, unpack_4, unpack_5, unpack_6, unpack_7, unpack_8,
+    unpack_9, unpack_10, unpack_11, unpack_12, unpack_13, unpack_14, unpack_15, unpack_16,
+    unpack_17, unpack_18, unpack_19, unpack_20, unpack_21, unpack_22, unpack_23, unpack_24,
+    unpack_25, unpack_26, unpack_27, unpack_28, unpack_29, unpack_30, unpack_31, unpack_32};
+
 void cpq_unpack(const uint8_t *in, size_t n, unsigned bits, uint32_t *out)
 {
     if (bits == 0) {
         memset(out, 0, n * sizeof *out);
         return;
     }
-    size_t nbytes = cpq_pack_size(n, bits);
-    uint64_t mask = bits == 32 ? 0xffffffffu : ((uint64_t)1 << bits) - 1;
-    uint64_t acc = 0;
-    unsigned have = 0;
-    size_t ip = 0;
-    for (size_t i = 0; i < n; i++) {
-        while (have < bits) {
-            /* Refill a byte at a time; ip < nbytes always holds here because
-             * n*bits bits fit in nbytes. */
-            acc |= (uint64_t)(ip < nbytes ? in[ip] : 0) << have;
-            ip++;
-            have += 8;
-        }
-        out[i] = (uint32_t)(acc & mask);
-        acc >>= bits;
-        have -= bits;
+    uint8_t pad[CPQ_BLOCK * 4 + 8];
+    while (n > CPQ_BLOCK) {       /* not used by the index, but allowed */
+        memcpy(pad, in, (size_t)CPQ_BLOCK * bits / 8);
+        memset(pad + (size_t)CPQ_BLOCK * bits / 8, 0, 8);
+        unpack_fixed[bits](pad, CPQ_BLOCK, out);
+        in += (size_t)CPQ_BLOCK * bits / 8;
+        out += CPQ_BLOCK;
+        n -= CPQ_BLOCK;
     }
+    size_t nbytes = cpq_pack_size(n, bits);
+    memcpy(pad, in, nbytes);
+    memset(pad + nbytes, 0, 8);
+    unpack_fixed[bits](pad, n, out);
 }
 
 size_t cpq_block_encode(uint32_t prev, const uint32_t *ids, const uint32_t *tfs, size_t n, uint8_t *out)
