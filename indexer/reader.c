@@ -656,20 +656,43 @@ uint32_t cpq_postings_seek(cpq_postings *p, uint32_t target)
     return p->ids[p->i];
 }
 
+/* Skip m varints from b[off..len): returns the offset after them, or
+ * UINT64_MAX when the data ends first.  A varint ends at a byte without
+ * the high bit, so this counts such bytes, eight at a time.  (Overlong
+ * varints are not noticed here; the positions decoded afterwards are
+ * range-checked, and verify decodes every one.) */
+static uint64_t skip_varints(const uint8_t *b, uint64_t len, uint64_t off, uint64_t m)
+{
+    while (m >= 8 && off + 8 <= len) {
+        uint64_t w;
+        memcpy(&w, b + off, 8);
+        /* One bit per byte that ends a varint, summed by a multiply
+         * (no popcount instruction in the baseline x86-64 target). */
+        uint64_t x = (~w & 0x8080808080808080ull) >> 7;
+        unsigned ends = (unsigned)((x * 0x0101010101010101ull) >> 56);
+        if (ends >= m) break;
+        m -= ends;
+        off += 8;
+    }
+    while (m > 0) {
+        if (off >= len) return UINT64_MAX;
+        if (!(b[off++] & 0x80)) m--;
+    }
+    return off;
+}
+
 int cpq_postings_positions(cpq_postings *p, uint32_t *pos, size_t cap)
 {
     if (p->corrupt || p->blk >= p->nblocks) return -1;
-    const uint8_t *b = p->pos, *end = p->pos + p->pos_len;
-    uint64_t off = p->posoff;
+    const uint8_t *b = p->pos;
+    uint64_t blen = p->pos_len, off = p->posoff;
     /* Skip the positions of earlier entries of this block. */
-    while (p->posi < p->i) {
-        for (uint32_t j = 0; j < p->tfs[p->posi]; j++) {
-            uint64_t v;
-            size_t k = cpq_varint_get(b + off, (size_t)(end - (b + off)), &v);
-            if (!k) { p->corrupt = 1; return -1; }
-            off += k;
-        }
-        p->posi++;
+    if (p->posi < p->i) {
+        uint64_t m = 0;
+        for (uint32_t j = p->posi; j < p->i; j++) m += p->tfs[j];
+        off = skip_varints(b, blen, off, m);
+        if (off == UINT64_MAX) { p->corrupt = 1; return -1; }
+        p->posi = p->i;
     }
     p->posoff = off;
     uint32_t tf = p->tfs[p->i], len = cpq_index_passage_len(p->ix, p->ids[p->i]);
@@ -677,9 +700,13 @@ int cpq_postings_positions(cpq_postings *p, uint32_t *pos, size_t cap)
     uint64_t o2 = off;
     for (uint32_t j = 0; j < tf; j++) {
         uint64_t v;
-        size_t k = cpq_varint_get(b + o2, (size_t)(end - (b + o2)), &v);
-        if (!k) { p->corrupt = 1; return -1; }
-        o2 += k;
+        if (o2 < blen && b[o2] < 0x80) {
+            v = b[o2++];            /* the common one-byte gap */
+        } else {
+            size_t k = o2 < blen ? cpq_varint_get(b + o2, (size_t)(blen - o2), &v) : 0;
+            if (!k) { p->corrupt = 1; return -1; }
+            o2 += k;
+        }
         /* Compare before adding: a 64-bit delta must not wrap around. */
         if (j == 0 ? v >= len : v >= (uint64_t)len - cur - 1) { p->corrupt = 1; return -1; }
         cur = j == 0 ? v : cur + v + 1;
