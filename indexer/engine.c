@@ -40,6 +40,9 @@ struct it {
     const cpq_qnode *node;   /* the query node it runs */
     float single_bound;      /* bound of a single-block term */
     uint32_t bk;             /* block of the last bound lookup: they only move forward */
+    uint32_t bk_last;        /* ... its last passage, valid when bk_ok */
+    float bk_bound;          /* ... its score bound */
+    int bk_ok;
     /* composites */
     it **kids;
     size_t nkids;
@@ -152,13 +155,21 @@ static float it_score(it *x);
 static uint32_t term_block_of(it *x, uint32_t d)
 {
     uint32_t k = x->pc.blk == UINT32_MAX ? 0 : x->pc.blk;
+    /* The common case: d is still inside the block found last time.  (A
+     * union checks every list's bound at every candidate.) */
+    if (x->bk_ok && x->bk >= k && d <= x->bk_last) return x->bk;
     if (x->bk > k) k = x->bk;
-    uint32_t last;
+    uint32_t last = 0;
     for (; k < x->pc.nblocks; k++) {
         cpq_postings_block_at(&x->pc, k, &last, NULL, NULL, NULL);
         if (last >= d) break;
     }
     x->bk = k;
+    x->bk_ok = k < x->pc.nblocks;
+    if (x->bk_ok) {
+        x->bk_last = last;
+        x->bk_bound = term_block_bound(x, k);
+    }
     return k;
 }
 
@@ -167,7 +178,7 @@ static float it_bound_at(it *x, uint32_t d)
 {
     if (x->kind != IT_TERM || x->pc.nblocks <= 1) return x->ub;
     uint32_t k = term_block_of(x, d);
-    return k < x->pc.nblocks ? term_block_bound(x, k) : 0;
+    return k < x->pc.nblocks ? x->bk_bound : 0;
 }
 
 /* The last passage up to which it_bound_at(x, d) holds: the end of the
@@ -176,10 +187,9 @@ static uint32_t it_bound_until(it *x, uint32_t d)
 {
     if (x->kind != IT_TERM) return d;
     if (x->pc.nblocks <= 1) return CPQ_END - 1;
-    uint32_t k = term_block_of(x, d), last;
+    uint32_t k = term_block_of(x, d);
     if (k >= x->pc.nblocks) return CPQ_END - 1;
-    cpq_postings_block_at(&x->pc, k, &last, NULL, NULL, NULL);
-    return last;
+    return x->bk_last;
 }
 
 static int grow_pos(it *x, size_t need)
