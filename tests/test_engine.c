@@ -361,6 +361,15 @@ Test(engine, random_queries_pruned_equals_exhaustive)
         /* Deep result lists, as the effectiveness harness asks for. */
         if (round % 10 == 0) check_query(q, 0, CPQ_SEARCH_GROUP, 400, 0, CPQ_BM25_K1, CPQ_BM25_B);
     }
+    /* The most frequent terms alone and with one rare term: the paths
+     * that skip whole blocks of a single essential list. */
+    for (unsigned k = 0; k < 12; k++) {
+        snprintf(q, sizeof q, "w%ua", k);
+        for (uint32_t limit = 1; limit <= 16; limit *= 2) check_query(q, 0, 0, limit, 0, CPQ_BM25_K1, CPQ_BM25_B);
+        snprintf(q, sizeof q, "w%ua w%ua", k, 50 + k);
+        check_query(q, 0, 0, 5, 0, CPQ_BM25_K1, CPQ_BM25_B);
+        check_query(q, 0, 0, 3, 0, 1.2f, 0.75f);
+    }
     cr_assert(pruned_runs > 50, "only %u of 300 searches pruned anything", pruned_runs);
 }
 
