@@ -168,19 +168,28 @@ void cpq_proto_search_default(cpq_proto_search *s);
  * defaults).  An option the command does not take, an unknown or repeated
  * option, a bad or out-of-range value, or a marker containing NUL is
  * CPQ_PROTO_ARG with msg naming the option.  COUNT takes :group :all
- * :budget; EXPLAIN takes :k1 :b; SEARCH takes all but :num; DOC takes only
- * :num; other commands take none. */
+ * :budget; EXPLAIN takes :k1 :b :all; SEARCH takes all but :num; DOC takes
+ * only :num; other commands take none.  Values are unescaped (token rules)
+ * before they are checked; an option without "=value" means "1" for every
+ * option (section 3), so ":limit" is :limit=1.  Numbers are plain decimal
+ * (cpq_proto_parse_u64), k1 and b strtod syntax (cpq_proto_parse_dbl) in
+ * the C locale's format.  On error *s may be partly changed. */
 int cpq_proto_search_parse(const cpq_proto_req *req, cpq_proto_search *s, char *msg,
                            size_t msgcap);
 
 /* Format a request line, LF included, into buf: "[@tag ]COMMAND" + every
  * option of s (NULL: none) that differs from its default and that cmd
- * takes, token-escaped + " -- " (only when an option was written or the
- * arguments begin with ':' or are "--") + arg[0..arglen).  tag may be NULL.
- * Writes at most cap bytes including a NUL and returns the length of the
- * full line, as snprintf does, or -1 when the line would be invalid: the
- * command is unknown, the tag is not a valid tag, arg contains CR, LF or
- * NUL, or the line would be CPQ_PROTO_LINE_MAX bytes or longer. */
+ * takes, token-escaped + " --" (only when an option was written or the
+ * arguments' first word begins with ':' or is "--") + " " +
+ * arg[0..arglen) (nothing when arglen is 0).  White space around arg is
+ * dropped, as the parser would drop it.  Flags are written ":group", k1
+ * and b with %.17g, so cpq_proto_parse_request + cpq_proto_search_parse
+ * give back exactly s (fuzz/fuzz_proto_request.c checks this).  tag may be
+ * NULL or "".  Writes at most cap bytes including a NUL and returns the
+ * length of the full line, as snprintf does, or -1 when the line would be
+ * invalid: the command is unknown, the tag is not a valid tag, arg
+ * contains CR, LF or NUL or is not valid UTF-8, or the line would be
+ * longer than CPQ_PROTO_LINE_MAX bytes (LF included). */
 long cpq_proto_format_req(char *buf, size_t cap, const char *tag, int cmd,
                           const cpq_proto_search *s, const char *arg, size_t arglen);
 
@@ -209,7 +218,10 @@ long cpq_proto_unescape(char *dst, size_t cap, const char *src, size_t len);
 
 /* A growable byte buffer that never holds more than max bytes.  Errors
  * are sticky (as in SQLite's fts5_buffer.c): once an append fails, every
- * later append does nothing, and cpq_pbuf_error says why. */
+ * later append does nothing (an append that does not fit adds nothing),
+ * and cpq_pbuf_error says why.  Once p is allocated, p[len] is a NUL (not
+ * counted in len or max).  cpq_pbuf_free releases the memory and leaves
+ * an empty buffer with the same max. */
 typedef struct cpq_pbuf {
     char *p;
     size_t len, cap, max;
@@ -236,7 +248,8 @@ static inline int cpq_pbuf_error(const cpq_pbuf *b) { return b->err; }
 
 /* A reply writer.  The caller describes the reply once - records, then
  * the status - and the writer emits PROTOCOL.md section 4 (text) or
- * section 8 (JSON) into a cpq_pbuf:
+ * section 8 (JSON) into a cpq_pbuf (keywords are [a-z_], 1..15 bytes;
+ * keys [A-Za-z0-9_], 1..64):
  *
  *     cpq_rw w;
  *     cpq_rw_begin(&w, buf, json, tag);
@@ -251,12 +264,41 @@ static inline int cpq_pbuf_error(const cpq_pbuf *b) { return b->err; }
  *
  * Records of one keyword form one JSON array named by
  * cpq_rw_array_name(keyword): hit->hits, term->terms, passage->passages,
- * help->help; stat and info records (cpq_rw_stat) form objects named
- * stats and info; a "doc" record's fields go to a "doc" object.  Records
- * of one keyword must be consecutive.  After an error (cpq_rw_err) or
- * when the buffer fails, call cpq_rw_fail to replace everything written
- * for this reply with one ERR status line: the reply is always well
- * formed.  The writer appends to b starting at b->len at begin time. */
+ * help->help, any other keyword -> itself; stat and info records
+ * (cpq_rw_stat) form objects named stats and info; a "doc" record's
+ * fields go to a "doc" object.  Records of one keyword must be
+ * consecutive.  An array or object is written only when it has an
+ * element (no hits: no "hits" member).  The keys of one record (its
+ * fields and its lines' keywords) must be distinct, as must the status
+ * keys: the writer does not check that.
+ *
+ * cpq_rw_line inside a record (after cpq_rw_record) ends that record's
+ * fields: text, its own data line after the record's line; JSON, a string
+ * member of the record.  Without an open record (or after stat lines or
+ * the literal) it is a data line of its own: in JSON consecutive lines of
+ * one keyword form an array of strings named cpq_rw_array_name(keyword)
+ * ("help":["...","..."]).  cpq_rw_literal's keyword must be "text"; text
+ * writes "text N" LF, the bytes and LF; JSON a top-level "text" string;
+ * at most one per reply.
+ *
+ * JSON status fields: a status key that is also one of the writer's
+ * member names (hits terms passages help stats info doc text tag ok code
+ * message reply) is written as "n" + key, so an object never has a key
+ * twice: SEARCH's hits=H becomes "nhits":H next to "hits":[...].
+ *
+ * Errors: cpq_rw_err replaces everything written for this reply with one
+ * ERR status line.  cpq_rw_end does the same by itself when the buffer
+ * failed (ERR TOOBIG when max was reached, ERR INTERNAL on ENOMEM) and
+ * then leaves cpq_pbuf_error(b) set: the buffer holds a well-formed ERR
+ * reply, and the caller can tell (and count) that, or call cpq_rw_err to
+ * put its own message in (which clears the error).  cpq_rw_end also
+ * writes ERR INTERNAL when the writer was misused (a field with no open
+ * record or status, a record or line after cpq_rw_ok, fields after a
+ * record's line, a bad keyword or key, an array or the literal twice);
+ * misuse makes every later call a no-op and does not set the buffer's
+ * error.  So the reply is always well formed.  The writer appends to b
+ * starting at b->len at begin time; a tag that is not a valid tag is
+ * dropped. */
 typedef struct cpq_rw {
     cpq_pbuf *b;
     size_t start;         /* b->len at cpq_rw_begin */
@@ -279,17 +321,22 @@ void cpq_rw_spans(cpq_rw *w, const char *key, const uint32_t *pairs, size_t npai
                                                    /* A-B,C-D / [[A,B],[C,D]]; pairs[2i], pairs[2i+1] */
 void cpq_rw_line(cpq_rw *w, const char *keyword, const char *s, size_t n);  /* free text */
 void cpq_rw_literal(cpq_rw *w, const char *keyword, const char *s, size_t n); /* "text N" + bytes */
-/* "stat NAME VALUE" / "info NAME VALUE" (value given as text: a number is
- * written as a JSON number when it parses as one, otherwise as a string). */
+/* "stat NAME VALUE" / "info NAME VALUE" (NAME and VALUE token-escaped;
+ * value given as text: in JSON it is written as a number when it is a
+ * JSON number (RFC 8259 grammar: "12", "0.9", not "007" or "inf"),
+ * otherwise as a string). */
 void cpq_rw_stat(cpq_rw *w, const char *keyword, const char *name, const char *value);
 void cpq_rw_ok(cpq_rw *w);                   /* ends the records; status fields follow */
 void cpq_rw_word(cpq_rw *w, const char *word); /* a bare word after OK (text: " PONG"; JSON: "reply":"PONG") */
-void cpq_rw_end(cpq_rw *w);                  /* ends the reply */
+void cpq_rw_end(cpq_rw *w);  /* ends the reply (writes the status first if cpq_rw_ok was not
+                                 called); replaces it with ERR after a buffer failure (keeping
+                                 the buffer's error set) or misuse; see above */
 /* Replace the reply with "[@tag ]ERR CODE message" (message free-text
- * escaped) / {"ok":false,"code":..,"message":..}.  Usable at any point
- * after begin, ends the reply.  If the buffer's own error was TOOBIG the
- * error is still written (the buffer's limit is lifted by what the
- * discarded reply used). */
+ * escaped, cut at 511 bytes) / {"ok":false,"code":..,"message":..}.
+ * Usable at any point after begin (also after end), ends the reply; a
+ * code that is not a wire code is written as INTERNAL.  It clears the
+ * buffer's error and is written even past max (this one bounded line
+ * only), so it gets through after TOOBIG. */
 void cpq_rw_err(cpq_rw *w, int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
