@@ -269,6 +269,7 @@ static uint32_t phrase_check(it *x)
     x->npos = 0;
     x->pos_doc = x->doc;
     x->freq = 0;
+    /* cppcheck-suppress uninitvar ; a phrase has nkids >= 2, so ord[0] is set */
     it *r = x->kids[ord[0]];
     if (term_positions(r) || grow_pos(x, r->npos)) return 0;
     uint32_t rr = x->rel[ord[0]];

@@ -17,9 +17,11 @@ INDEX=${INDEX:-corpus.cpqx}
 if [ -x "$BUILD/daemon/cpqd" ]; then
   PORT=${PORT:-7700}
   echo
-  echo "Serving $INDEX on 127.0.0.1:$PORT. Query it with:"
+  echo "Serving $INDEX on 127.0.0.1:$PORT (Ctrl-C stops it). From another terminal:"
   echo "  $BUILD/client/cpq --port $PORT search 'internet sovereignty'"
-  echo "  printf 'SEARCH internet sovereignty\\r\\n' | nc 127.0.0.1 $PORT"
+  echo "  printf 'SEARCH internet sovereignty\\r\\n' | nc -q1 127.0.0.1 $PORT"
+  echo "  nc 127.0.0.1 $PORT          (then type HELP, SEARCH ..., QUIT)"
+  echo "After rebuilding $INDEX, reload it without a restart: kill -HUP <cpqd's pid>"
   exec "$BUILD/daemon/cpqd" --index "$INDEX" --listen "127.0.0.1:$PORT"
 fi
 echo
