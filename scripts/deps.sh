@@ -6,7 +6,7 @@ set -euo pipefail
 CPQ_PACKAGES=(
   gcc clang libc6-dev pkg-config meson ninja-build
   libevent-dev libxxhash-dev libzstd-dev libcriterion-dev libutf8proc-dev libstemmer-dev
-  libedit-dev netcat-openbsd procps
+  libedit-dev netcat-openbsd procps jq python3 cppcheck valgrind
 )
 
 cpq_install_deps() {
