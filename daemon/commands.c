@@ -260,8 +260,7 @@ static int write_hit(cpqd_cmd *c, const cpq_proto_search *so, const cpq_query *q
     cpq_doc_info di;
     cpq_errinfo e;
     memset(&e, 0, sizeof e);
-    int rc = cpq_index_passage(ix, h->passage, &pi);
-    if (rc == CPQ_OK) rc = cpq_index_doc(ix, pi.doc, &di);
+    int rc = cpq_index_passage_full(ix, h->passage, &pi, &di);
     if (rc != CPQ_OK) {
         snprintf(e.msg, sizeof e.msg, "passage %u: %s", h->passage, cpq_err_str(rc));
         fail_engine(c, rc == CPQ_ENOTFOUND ? CPQ_ECORRUPT : rc, &e);

@@ -298,6 +298,14 @@ typedef struct cpq_doc_info {
 
 int cpq_index_doc(const cpq_index *ix, uint32_t d, cpq_doc_info *out);
 
+/* Passage p and its document together, decoding each table once (what a
+ * search hit needs).  Returns CPQ_OK, CPQ_ENOTFOUND, CPQ_ECORRUPT. */
+int cpq_index_passage_full(const cpq_index *ix, uint32_t p, cpq_passage_info *pi, cpq_doc_info *di);
+
+/* Only the document number of passage p (one passage-table record
+ * decoded).  Returns CPQ_OK, CPQ_ENOTFOUND, CPQ_ECORRUPT. */
+int cpq_index_passage_docnum(const cpq_index *ix, uint32_t p, uint32_t *doc);
+
 /* The document holding passage p and its passage range [*first, *end);
  * faster than cpq_index_passage + cpq_index_doc (one table block decoded).
  * Returns CPQ_OK, CPQ_ENOTFOUND, CPQ_ECORRUPT. */

@@ -1106,10 +1106,10 @@ int cpq_search(const cpq_index *ix, const cpq_query *q, const cpq_search_opts *o
     if (!res->hits) { rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory"); goto done; }
     for (size_t i = 0; i < res->nhits; i++) {
         const entry *x = &r.top.h[from + i];
-        cpq_passage_info pi;
         res->hits[i].passage = x->passage;
         res->hits[i].score = x->score;
-        res->hits[i].doc = r.group ? x->id : (cpq_index_passage(ix, x->passage, &pi) ? 0 : pi.doc);
+        uint32_t dn = 0;
+        res->hits[i].doc = r.group ? x->id : (cpq_index_passage_docnum(ix, x->passage, &dn) ? 0 : dn);
     }
     res->total = r.total;
     res->total_exact = !r.pruned && !en.stop;

@@ -61,8 +61,12 @@ typedef struct drec {
     uint64_t text_len, id_off;
 } drec;
 
-static int vget(const uint8_t *p, uint64_t n, uint64_t *o, uint64_t *v)
+static inline int vget(const uint8_t *p, uint64_t n, uint64_t *o, uint64_t *v)
 {
+    if (*o < n && p[*o] < 0x80) {   /* one byte: most table fields */
+        *v = p[(*o)++];
+        return 0;
+    }
     if (*o > n) return -1;
     size_t k = cpq_varint_get(p + *o, (size_t)(n - *o), v);
     if (!k) return -1;
@@ -78,13 +82,21 @@ static uint32_t docmap_get(const cpq_index *ix, uint64_t i)
     return v;
 }
 
-/* Decode passage p from its table block.  The tables were validated at
- * open, so failure here means a bug; it is still reported, not trusted. */
-static int passage_get(const cpq_index *ix, uint32_t p, prec *r)
+/* Decode passage p from its table block, and into *next (when not NULL
+ * and p + 1 is in the same block) passage p + 1 as well: fetching a
+ * passage needs where the next one starts, and this saves decoding the
+ * block twice.  *has_next says whether *next was filled.  The tables were
+ * validated at open, so failure here means a bug; it is still reported,
+ * not trusted.  Known cost: up to 64 records are decoded to reach one. */
+static int passage_get2(const cpq_index *ix, uint32_t p, prec *r, prec *next, int *has_next)
 {
     const uint8_t *ie = ix->pidx + (size_t)(p / CPQ_TABLE_BLOCK) * CPQ_PASSAGE_INDEX_ENTRY;
     uint64_t o = cpq_get64(ie), so = cpq_get64(ie + 8), doc = 0, start = 0, len = 0, cs = 0, end = 0;
-    for (uint32_t j = 0; j <= p % CPQ_TABLE_BLOCK; j++) {
+    uint32_t last = p % CPQ_TABLE_BLOCK;
+    int want_next = next && last + 1 < CPQ_TABLE_BLOCK && (uint64_t)p + 1 < ix->info.passages;
+    if (want_next) last++;
+    if (has_next) *has_next = 0;
+    for (uint32_t j = 0; j <= last; j++) {
         uint64_t dd, st;
         if (j) so += cs;
         if (vget(ix->pdata, ix->pdata_len, &o, &dd) || vget(ix->pdata, ix->pdata_len, &o, &st) ||
@@ -94,14 +106,23 @@ static int passage_get(const cpq_index *ix, uint32_t p, prec *r)
         doc = j == 0 ? dd : doc + dd;
         start = newdoc ? st : end + st;
         end = start + len;
+        if (doc > UINT32_MAX || end > UINT32_MAX || cs > UINT32_MAX) return CPQ_ECORRUPT;
+        prec *out = j == p % CPQ_TABLE_BLOCK ? r : j == last && want_next ? next : NULL;
+        if (out) {
+            out->doc = (uint32_t)doc;
+            out->start = (uint32_t)start;
+            out->len = (uint32_t)len;
+            out->csize = (uint32_t)cs;
+            out->store_off = so;
+        }
     }
-    if (doc > UINT32_MAX || end > UINT32_MAX || cs > UINT32_MAX) return CPQ_ECORRUPT;
-    r->doc = (uint32_t)doc;
-    r->start = (uint32_t)start;
-    r->len = (uint32_t)len;
-    r->csize = (uint32_t)cs;
-    r->store_off = so;
+    if (want_next && has_next) *has_next = 1;
     return CPQ_OK;
+}
+
+static int passage_get(const cpq_index *ix, uint32_t p, prec *r)
+{
+    return passage_get2(ix, p, r, NULL, NULL);
 }
 
 static int doc_get(const cpq_index *ix, uint32_t d, drec *r)
@@ -772,6 +793,36 @@ int cpq_index_passage(const cpq_index *ix, uint32_t p, cpq_passage_info *out)
     return CPQ_OK;
 }
 
+int cpq_index_passage_full(const cpq_index *ix, uint32_t p, cpq_passage_info *pi, cpq_doc_info *di)
+{
+    prec r;
+    drec d;
+    if (p >= ix->info.passages) return CPQ_ENOTFOUND;
+    if (passage_get(ix, p, &r) || doc_get(ix, r.doc, &d)) return CPQ_ECORRUPT;
+    if (d.id_off > ix->s[CPQ_SEC_DOCIDS].len || d.id_len > ix->s[CPQ_SEC_DOCIDS].len - d.id_off)
+        return CPQ_ECORRUPT;
+    pi->doc = r.doc;
+    pi->start = r.start;
+    pi->len = r.len;
+    pi->tokens = cpq_index_passage_len(ix, p);
+    pi->ordinal = p - d.first_passage;
+    di->id = (const char *)ix->s[CPQ_SEC_DOCIDS].p + d.id_off;
+    di->idlen = d.id_len;
+    di->first_passage = d.first_passage;
+    di->npassages = d.npassages;
+    di->text_len = d.text_len;
+    return CPQ_OK;
+}
+
+int cpq_index_passage_docnum(const cpq_index *ix, uint32_t p, uint32_t *doc)
+{
+    prec r;
+    if (p >= ix->info.passages) return CPQ_ENOTFOUND;
+    if (passage_get(ix, p, &r)) return CPQ_ECORRUPT;
+    *doc = r.doc;
+    return CPQ_OK;
+}
+
 int cpq_index_passage_doc(const cpq_index *ix, uint32_t p, uint32_t *doc, uint32_t *first, uint32_t *end)
 {
     if (p >= ix->info.passages) return CPQ_ENOTFOUND;
@@ -865,18 +916,23 @@ void cpq_fetch_free(cpq_fetch *f)
 /* The stored slice of passage p: from the passage start (document start for
  * the first passage) to the next passage's start (document end for the
  * last).  Decompressed into f->buf + at. */
-static int fetch_slice(cpq_fetch *f, uint32_t p, size_t at, size_t *slen, uint64_t *sstart)
+/* Decompress passage p's slice of its document's text to f->buf + at: from
+ * the passage's start (the document's start for its first passage) to the
+ * next passage's start (the document's end for its last).  *r and *d
+ * receive the passage's and its document's records. */
+static int fetch_slice(cpq_fetch *f, uint32_t p, size_t at, size_t *slen, uint64_t *sstart, prec *r,
+                       drec *d)
 {
     const cpq_index *ix = f->ix;
-    prec r, rn;
-    drec d;
-    if (passage_get(ix, p, &r) || doc_get(ix, r.doc, &d)) return CPQ_ECORRUPT;
-    uint64_t s0 = p == d.first_passage ? 0 : r.start, s1;
-    if (p + 1 < (uint64_t)d.first_passage + d.npassages) {
-        if (passage_get(ix, p + 1, &rn)) return CPQ_ECORRUPT;
+    prec rn;
+    int has_next;
+    if (passage_get2(ix, p, r, &rn, &has_next) || doc_get(ix, r->doc, d)) return CPQ_ECORRUPT;
+    uint64_t s0 = p == d->first_passage ? 0 : r->start, s1;
+    if (p + 1 < (uint64_t)d->first_passage + d->npassages) {
+        if (!has_next && passage_get(ix, p + 1, &rn)) return CPQ_ECORRUPT;
         s1 = rn.start;
     } else {
-        s1 = d.text_len;
+        s1 = d->text_len;
     }
     if (s1 < s0 || s1 - s0 > (uint64_t)SIZE_MAX / 2) return CPQ_ECORRUPT;
     size_t want = (size_t)(s1 - s0);
@@ -887,7 +943,7 @@ static int fetch_slice(cpq_fetch *f, uint32_t p, size_t at, size_t *slen, uint64
         f->buf = nb;
         f->cap = nc;
     }
-    size_t got = ZSTD_decompressDCtx(f->dctx, f->buf + at, want, ix->s[CPQ_SEC_STORE].p + r.store_off, r.csize);
+    size_t got = ZSTD_decompressDCtx(f->dctx, f->buf + at, want, ix->s[CPQ_SEC_STORE].p + r->store_off, r->csize);
     if (ZSTD_isError(got) || got != want) return CPQ_ECORRUPT;
     *slen = want;
     *sstart = s0;
@@ -896,15 +952,16 @@ static int fetch_slice(cpq_fetch *f, uint32_t p, size_t at, size_t *slen, uint64
 
 int cpq_fetch_passage(cpq_fetch *f, uint32_t p, const char **text, size_t *len)
 {
-    cpq_passage_info pi;
-    if (cpq_index_passage(f->ix, p, &pi)) return CPQ_ENOTFOUND;
+    if (p >= f->ix->info.passages) return CPQ_ENOTFOUND;
     size_t slen;
     uint64_t s0;
-    int rc = fetch_slice(f, p, 0, &slen, &s0);
+    prec r;
+    drec d;
+    int rc = fetch_slice(f, p, 0, &slen, &s0, &r, &d);
     if (rc) return rc;
-    if (pi.start < s0 || pi.start - s0 + pi.len > slen) return CPQ_ECORRUPT;
-    *text = f->buf + (pi.start - s0);
-    *len = (size_t)pi.len;
+    if (r.start < s0 || r.start - s0 + r.len > slen) return CPQ_ECORRUPT;
+    *text = f->buf + (r.start - s0);
+    *len = (size_t)r.len;
     return CPQ_OK;
 }
 
@@ -916,7 +973,9 @@ int cpq_fetch_doc(cpq_fetch *f, uint32_t d, const char **text, size_t *len)
     for (uint32_t i = 0; i < di.npassages; i++) {
         size_t slen;
         uint64_t s0;
-        int rc = fetch_slice(f, di.first_passage + i, at, &slen, &s0);
+        prec r;
+        drec dr;
+        int rc = fetch_slice(f, di.first_passage + i, at, &slen, &s0, &r, &dr);
         if (rc) return rc;
         if (s0 != at) return CPQ_ECORRUPT;
         at += slen;

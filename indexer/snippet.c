@@ -39,7 +39,8 @@
 
 #include "snippet.h"
 
-#define SN_TABLE 1024u        /* hash slots, a power of two; > 2 * SN_MAX_STRINGS */
+#include <stddef.h>
+
 #define SN_MAX_STRINGS 512u   /* strings per table; the parser makes <= CPQ_QUERY_MAX_TERMS */
 #define SN_MAX_DEPTH 128u     /* query tree depth followed (the parser makes < 70) */
 #define SN_STOP (-1)          /* callback result: stop the analysis */
@@ -54,8 +55,14 @@ typedef struct sn_slot {
     int32_t id;
 } sn_slot;
 
+/* Sized for the query at hand (a power of two, more than twice the
+ * strings it can hold): a snippet is made per hit, and zeroing tables
+ * sized for the largest query cost more than the matching of a short
+ * passage did. */
 typedef struct sn_tab {
-    sn_slot slot[SN_TABLE];
+    sn_slot *slot;
+    uint32_t mask;      /* slots - 1 */
+    uint32_t max;       /* strings it may hold: <= (mask + 1) / 2, <= SN_MAX_STRINGS */
     uint32_t n;
 } sn_tab;
 
@@ -76,7 +83,7 @@ static uint32_t fnv(const char *s, size_t len)
 /* The id of s[0..len) (hash h), or -1. */
 static int32_t tab_find(const sn_tab *t, const char *s, size_t len, uint32_t h)
 {
-    for (uint32_t i = h & (SN_TABLE - 1);; i = (i + 1) & (SN_TABLE - 1)) {
+    for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
         const sn_slot *sl = &t->slot[i];
 
         if (!sl->s)
@@ -92,7 +99,7 @@ static int32_t tab_add(sn_tab *t, const char *s, size_t len, int32_t id_if_new)
 {
     uint32_t h = fnv(s, len), i;
 
-    for (i = h & (SN_TABLE - 1);; i = (i + 1) & (SN_TABLE - 1)) {
+    for (i = h & t->mask;; i = (i + 1) & t->mask) {
         sn_slot *sl = &t->slot[i];
 
         if (!sl->s)
@@ -100,7 +107,7 @@ static int32_t tab_add(sn_tab *t, const char *s, size_t len, int32_t id_if_new)
         if (sl->hash == h && sl->len == len && memcmp(sl->s, s, len) == 0)
             return sl->id;
     }
-    if (t->n >= SN_MAX_STRINGS)
+    if (t->n >= t->max)
         return -1;
     t->slot[i].s = s;
     t->slot[i].len = (uint32_t)len;
@@ -136,14 +143,12 @@ typedef struct sn_node {
     uint32_t leaf;
 } sn_node;
 
+/* Everything up to term_leaf is zeroed per call; the arrays after it are
+ * initialised only as far as they are used. */
 typedef struct sn_ctx {
     sn_tab terms;                        /* query term -> term id */
     sn_tab prefixes;                     /* prefix -> leaf */
-    int32_t term_leaf[SN_MAX_STRINGS];   /* term id -> its TERM leaf, or -1 */
-    int32_t first[SN_MAX_STRINGS];       /* term id -> first token with it, or -1 */
     uint64_t plens;                      /* bit L-1 set: some prefix is L bytes long */
-    sn_node phrases[SN_MAX_STRINGS];
-    sn_node nears[SN_MAX_STRINGS];
     size_t nphrases, nnears;
     uint32_t nleaves;
 
@@ -154,6 +159,11 @@ typedef struct sn_ctx {
     size_t nm, capm;
     size_t pk;                           /* prefix pass: the index token to pair next */
     int oom, partial;
+
+    int32_t term_leaf[SN_MAX_STRINGS];   /* term id -> its TERM leaf, or -1 (first terms.max set) */
+    int32_t first[SN_MAX_STRINGS];       /* term id -> first token with it, or -1 */
+    sn_node phrases[SN_MAX_STRINGS];
+    sn_node nears[SN_MAX_STRINGS];
 } sn_ctx;
 
 static void add_match(sn_ctx *c, size_t start, size_t end, uint32_t leaf)
@@ -397,7 +407,7 @@ static int has_partner(const sn_occ *x, const sn_occ *v, size_t nv, uint32_t dis
 
 static void match_structures(sn_ctx *c)
 {
-    for (size_t t = 0; t < SN_MAX_STRINGS; t++)
+    for (size_t t = 0; t < c->terms.max; t++)
         c->first[t] = -1;
     for (size_t i = c->ntoks; i-- > 0;) {
         int32_t tid = c->toks[i].tid;
@@ -793,12 +803,29 @@ int cpq_snippet(cpq_analyzer *an, cpq_analyzer *prefix_an, const cpq_query *q, c
                            len);
     w = max_bytes ? max_bytes : len;
 
-    c = calloc(1, sizeof *c);
+    c = malloc(sizeof *c);
     if (!c) {
         rc = CPQ_ENOMEM;
         goto fail;
     }
-    memset(c->term_leaf, 0xff, sizeof c->term_leaf);   /* all -1 */
+    memset(c, 0, offsetof(sn_ctx, term_leaf));
+    {
+        /* Strings per table: at most the query's leaf terms (phrases and
+         * NEARs intern their terms too, prefixes one each). */
+        size_t nstr = cpq_query_nterms(q) + 1, slots = 16;
+        if (nstr > SN_MAX_STRINGS) nstr = SN_MAX_STRINGS;
+        while (slots < 2 * nstr + 2) slots *= 2;
+        sn_slot *sl = calloc(2 * slots, sizeof *sl);
+        if (!sl) {
+            rc = CPQ_ENOMEM;
+            goto fail;
+        }
+        c->terms.slot = sl;
+        c->prefixes.slot = sl + slots;
+        c->terms.mask = c->prefixes.mask = (uint32_t)(slots - 1);
+        c->terms.max = c->prefixes.max = (uint32_t)nstr;
+        memset(c->term_leaf, 0xff, nstr * sizeof *c->term_leaf);   /* -1 */
+    }
     walk(c, cpq_query_root(q), 0);
 
     if (c->nleaves > 0 && len > 0) {
@@ -871,6 +898,7 @@ int cpq_snippet(cpq_analyzer *an, cpq_analyzer *prefix_an, const cpq_query *q, c
         rc = CPQ_ENOMEM;
         goto fail;
     }
+    free(c->terms.slot);
     free(c->next);
     free(c->m);
     free(c->toks);
@@ -879,6 +907,7 @@ int cpq_snippet(cpq_analyzer *an, cpq_analyzer *prefix_an, const cpq_query *q, c
 
 fail:
     if (c) {
+        free(c->terms.slot);
         free(c->next);
         free(c->m);
         free(c->toks);
