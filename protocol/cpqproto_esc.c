@@ -84,6 +84,21 @@ size_t cpq_proto_escape(char *dst, size_t cap, const char *src, size_t len, unsi
         unsigned char c = s[i];
         size_t l;
 
+        /* A run of printable ASCII other than '\\' (and SP in tokens) is
+         * copied as it is, in one piece: most text is such runs. */
+        if (c >= 0x20 && c < 0x7F && c != '\\' && (c != ' ' || !(flags & CPQ_PROTO_ESC_TOKEN))) {
+            size_t r = i + 1;
+            while (r < len && s[r] >= 0x20 && s[r] < 0x7F && s[r] != '\\' &&
+                   (s[r] != ' ' || !(flags & CPQ_PROTO_ESC_TOKEN)))
+                r++;
+            if (o + 1 < cap) {
+                size_t room = cap - 1 - o, k = r - i < room ? r - i : room;
+                memcpy(dst + o, s + i, k);
+            }
+            o += r - i;
+            i = r;
+            continue;
+        }
         if (c >= 0x80) {
             l = cpq_proto_utf8_seq(s + i, len - i);
             if (l) {
