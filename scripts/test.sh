@@ -21,6 +21,9 @@ echo "== clang, -Werror (build)"
 CC=clang setup build-test-clang -Dwerror=true --buildtype=debugoptimized
 ninja -C build-test-clang
 
+echo "== cppcheck"
+scripts/lint.sh
+
 echo "== gcc, ASan + UBSan"
 setup build-test-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debugoptimized
 ninja -C build-test-asan

@@ -19,6 +19,13 @@ D=$T/dest
 
 fail() { echo "FAIL: $*"; exit 1; }
 
+# A sanitizer build installs instrumented libraries: programs linked to them
+# need the same runtime first.
+SAN=""
+san=$(meson introspect --buildoptions "$BUILD" 2>/dev/null \
+      | tr '{' '\n' | sed -n 's/.*"name": "b_sanitize".*"value": "\([^"]*\)".*/\1/p' | head -1)
+case $san in ""|none) ;; *) SAN="-fsanitize=$san" ;; esac
+
 meson install -C "$BUILD" --no-rebuild --destdir "$D" >"$T/install.log" 2>&1 \
     || { cat "$T/install.log"; fail "meson install"; }
 
@@ -104,7 +111,7 @@ int main(void)
 }
 EOF
 # shellcheck disable=SC2086
-$CC -std=c99 -Wall -Wextra -Werror -D_DEFAULT_SOURCE $CFLAGS -o "$T/prog" "$T/prog.c" $LIBS \
+$CC -std=c99 -Wall -Wextra -Werror -D_DEFAULT_SOURCE $SAN $CFLAGS -o "$T/prog" "$T/prog.c" $LIBS \
     || fail "building against the installed shared library"
 LD_LIBRARY_PATH="$LIBDIR" "$T/prog" || fail "the program linked to the shared library ($?)"
 LD_LIBRARY_PATH="$LIBDIR" ldd "$T/prog" 2>/dev/null | grep -q "$LIBDIR/libcpq.so.0" \
@@ -112,7 +119,7 @@ LD_LIBRARY_PATH="$LIBDIR" ldd "$T/prog" 2>/dev/null | grep -q "$LIBDIR/libcpq.so
 
 # The static library carries the codec: it links with nothing else.
 # shellcheck disable=SC2086
-$CC -std=c99 -Wall -Wextra -Werror -D_DEFAULT_SOURCE $CFLAGS -o "$T/prog_static" "$T/prog.c" \
+$CC -std=c99 -Wall -Wextra -Werror -D_DEFAULT_SOURCE $SAN $CFLAGS -o "$T/prog_static" "$T/prog.c" \
     "$LIBDIR/libcpq.a" $(pkg-config --static --libs-only-l cpq | sed 's/-lcpq//') \
     || fail "building against the installed static library"
 "$T/prog_static" || fail "the program linked to the static library ($?)"
@@ -126,7 +133,7 @@ if command -v "$CXX" >/dev/null 2>&1; then
     printf '#include <cpq.h>\nint main() { cpq_client_search_opts o; cpq_client_search_opts_init(&o); return (int)o.limit - 10; }\n' >"$T/h.cc"
     $CXX -x c++ -std=c++11 -pedantic -Werror -Wall -Wextra -I"$INC" -c -o "$T/hxx.o" "$T/h.cc" \
         || fail "cpq.h as C++"
-    $CXX -o "$T/hxx" "$T/hxx.o" -L"$LIBDIR" -lcpq || fail "linking C++ against libcpq"
+    $CXX $SAN -o "$T/hxx" "$T/hxx.o" -L"$LIBDIR" -lcpq || fail "linking C++ against libcpq"
     LD_LIBRARY_PATH="$LIBDIR" "$T/hxx" || fail "the C++ program"
 fi
 
