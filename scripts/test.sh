@@ -30,6 +30,19 @@ ninja -C build-test-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-test-asan --print-errorlogs
 
+# Valgrind memcheck, once, over the suites it can run in reasonable time;
+# the daemon's test runs cpqd itself under valgrind too (children are
+# traced).  Left out, and why (all of them run under ASan+UBSan above):
+#   analyze, query, engine, corrupt, spill - thousands of random inputs and
+#     whole-index rebuilds: 2-10 minutes each under valgrind;
+#   cli, client_cli, client_install, daemon-nc, fuzz-replay-* - scripts and
+#     replays around the programs the other suites already cover;
+#   alloc, daemon-failmalloc - they replace malloc themselves, as valgrind does.
+echo "== valgrind memcheck (codec passage jsonl builder snippet proto client daemon)"
+meson test -C build-test --print-errorlogs --num-processes 2 --timeout-multiplier 6 \
+  --wrapper "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --trace-children=yes --trace-children-skip=*/cpq-index,/usr/*,/bin/*" \
+  codec passage jsonl builder snippet proto client daemon
+
 if [ -d ../shared/corpora ]; then
   echo "== effectiveness floors (bench/eval-floors.txt)"
   bench/eval-check "$PWD/build-test"
