@@ -40,7 +40,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
 #   alloc, daemon-failmalloc - they replace malloc themselves, as valgrind does.
 echo "== valgrind memcheck (codec passage jsonl builder snippet proto client daemon)"
 meson test -C build-test --print-errorlogs --num-processes 2 --timeout-multiplier 6 \
-  --wrapper "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --trace-children=yes --trace-children-skip=*/cpq-index,/usr/*,/bin/*" \
+  --wrapper "valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --trace-children=yes --trace-children-skip=*/cpq-index,/usr/*,/bin/*" \
   codec passage jsonl builder snippet proto client daemon
 
 if [ -d ../shared/corpora ]; then

@@ -789,7 +789,13 @@ Test(fake, random_replies)
 static void *thread_main(void *arg)
 {
     fake *f = arg;
-    cpq_client *c = client_small();
+    /* Generous timeouts: sixteen threads crawl under valgrind, and this
+     * test is about independence, not timing. */
+    cpq_client_opts o;
+    cpq_client_opts_init(&o);
+    o.connect_timeout_ms = o.read_timeout_ms = o.write_timeout_ms = 20000;
+    cpq_client *c = cpq_client_new(&o);
+    if (!c) return (void *)(intptr_t)CPQ_RC_NOMEM;
     int rc = cpq_client_connect(c, "127.0.0.1", (unsigned)f->port);
     if (rc == CPQ_RC_OK)
         rc = cpq_client_ping(c);
@@ -810,7 +816,7 @@ Test(fake, threads)
     for (int i = 0; i < 8; i++) {
         void *ret;
         pthread_join(th[i], &ret);
-        cr_assert_eq((int)(intptr_t)ret, CPQ_RC_OK, "thread %d", i);
+        cr_assert_eq((int)(intptr_t)ret, CPQ_RC_OK, "thread %d: %s", i, cpq_rc_name((int)(intptr_t)ret));
         fake_stop(f[i]);
     }
 }
