@@ -88,6 +88,7 @@ typedef struct conn {
     worker *w;
     struct bufferevent *bev;
     struct event *resume;        /* zero-delay timer: continue after yielding, or free */
+    struct evbuffer *pend;       /* replies not yet handed to the socket (conn_flush) */
     conn_state state;
     int discard, eof;
     int zombie;                  /* closed while WAITING: freed when its reload is done */
@@ -173,7 +174,7 @@ static int reload_submit(cpqd_server *s, reload_job *j);
 
 static void conn_send(conn *c, const cpq_pbuf *r)
 {
-    if (r->len) evbuffer_add(bufferevent_get_output(c->bev), r->p, r->len);
+    if (r->len) evbuffer_add(c->pend, r->p, r->len);
     cpqd_cmd_trim(c->w->cmd);
 }
 
@@ -197,11 +198,17 @@ static void conn_account(conn *c, size_t len)
 static void conn_flush(conn *c)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (evbuffer_get_length(out) > 0 && !(bufferevent_get_enabled(c->bev) & EV_WRITE)) {
-        /* A failure other than EAGAIN is reported by the bufferevent's own
-         * write, which the enable below starts. */
-        (void)evbuffer_write(out, bufferevent_getfd(c->bev));
-        if (evbuffer_get_length(out) > 0) bufferevent_enable(c->bev, EV_WRITE);
+    if (evbuffer_get_length(c->pend) > 0) {
+        /* Nothing queued in the bufferevent: write now.  (Its own output
+         * buffer cannot be written from outside: libevent freezes its
+         * start, so the replies wait in c->pend until here.)  A failure
+         * other than EAGAIN is reported by the bufferevent's own write,
+         * which the enable below starts. */
+        if (evbuffer_get_length(out) == 0) (void)evbuffer_write(c->pend, bufferevent_getfd(c->bev));
+        if (evbuffer_get_length(c->pend) > 0) {
+            evbuffer_add_buffer(out, c->pend);
+            bufferevent_enable(c->bev, EV_WRITE);
+        }
     }
     conn_account(c, evbuffer_get_length(out));
 }
@@ -320,7 +327,7 @@ static void process_lines(conn *c)
     int n = 0;
     while (c->state == CONN_ACTIVE) {
         /* Backpressure: this client's unread replies, or everybody's. */
-        size_t olen = evbuffer_get_length(out);
+        size_t olen = evbuffer_get_length(out) + evbuffer_get_length(c->pend);
         if (olen >= CPQD_OUT_HIGH
             || (olen > 0 && atomic_load_explicit(&cpqd_gstats_g.unsent, memory_order_relaxed) > CPQD_OUT_BUDGET)) {
             conn_block(c);
@@ -505,6 +512,7 @@ static void conn_free(conn *c)
     if (c->state == CONN_CLOSING) linger_close(bufferevent_getfd(c->bev));
     bufferevent_free(c->bev);
     event_free(c->resume);
+    evbuffer_free(c->pend);
     free(c);
     atomic_fetch_sub(&cpqd_gstats_g.connections, 1);
     if (w->stopping && w->nconns == 0) event_base_loopbreak(w->base);
@@ -520,6 +528,8 @@ static void conn_new(worker *w, const pending *pd)
     if (!c->bev) goto fail;
     c->resume = event_new(w->base, -1, 0, conn_resumecb, c);
     if (!c->resume) goto fail;
+    c->pend = evbuffer_new();
+    if (!c->pend) goto fail;
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;
@@ -531,6 +541,11 @@ static void conn_new(worker *w, const pending *pd)
         struct timeval tv = { (time_t)w->cfg->idle_timeout_s, 0 };
         bufferevent_set_timeouts(c->bev, &tv, &tv);
     }
+    /* A new bufferevent has EV_WRITE enabled: then every reply added to
+     * the output arms the write event (an epoll_ctl, an epoll_wait and
+     * another epoll_ctl per request).  Off, conn_flush writes directly and
+     * enables it only for what the socket did not take. */
+    bufferevent_disable(c->bev, EV_WRITE);
     bufferevent_enable(c->bev, EV_READ);
     conn_send(c, cpqd_cmd_greeting(w->cmd, &c->s));
     conn_flush(c);
@@ -538,6 +553,8 @@ static void conn_new(worker *w, const pending *pd)
     return;
 fail:
     cpqd_error("out of memory: dropping connection from %s", pd->peer);
+    if (c && c->resume) event_free(c->resume);
+    if (c && c->pend) evbuffer_free(c->pend);
     if (c && c->bev) bufferevent_free(c->bev);
     else evutil_closesocket(pd->fd);
     free(c);
