@@ -12,6 +12,7 @@
 #   CPQ_LOAD_CONNS="1 16 64 256"   connection counts
 #   CPQ_LOAD_DURATION=5            measured seconds per run (after 1 s warm-up)
 #   CPQ_LOAD_THREADS=              cpqd --threads (default: cpqd's, one per core)
+#                                  (PING is also measured against a second cpqd with --threads 1)
 #   CPQ_LOAD_GEN_THREADS=1         load generator threads
 #   CPQ_LOAD_SEARCH_OPTS=          options for every SEARCH (e.g. ":snippet=0")
 #   CPQ_LOAD_QUERIES=FILE          default ../shared/bench/queries-aol.jsonl
@@ -67,6 +68,13 @@ for _ in $(seq 100); do grep -q listening "$tmp/cpqd.out" 2>/dev/null && break; 
 cport=$(sed -n 's/^cpqd listening on .*:\([0-9]*\)$/\1/p' "$tmp/cpqd.out")
 [ -n "$cport" ] || { echo "load.sh: cpqd did not start:" >&2; cat "$tmp/cpqd.err" >&2; exit 1; }
 
+# The same with one worker thread: redis-server answers on one thread too.
+"$build/daemon/cpqd" --index "$index" --listen 127.0.0.1:0 --max-clients 4096 --threads 1 \
+    --log-level warn >"$tmp/cpqd1.out" 2>"$tmp/cpqd1.err" &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$tmp/cpqd1.out" 2>/dev/null && break; sleep 0.1; done
+cport1=$(sed -n 's/^cpqd listening on .*:\([0-9]*\)$/\1/p' "$tmp/cpqd1.out")
+
 rport=""
 if command -v redis-server >/dev/null; then
     # redis-server cannot pick a free port itself: take one the kernel gave.
@@ -92,12 +100,16 @@ run() { # key, then load arguments
 for c in $conns; do
     run "cpq ping $c 1" --port "$cport" --conns "$c" --pipeline 1
     run "cpq ping $c 16" --port "$cport" --conns "$c" --pipeline 16
+    run "cpq1 ping $c 1" --port "$cport1" --conns "$c" --pipeline 1
+    run "cpq1 ping $c 16" --port "$cport1" --conns "$c" --pipeline 16
     if [ -n "$rport" ]; then
         run "redis ping $c 1" --port "$rport" --proto redis --conns "$c" --pipeline 1
         run "redis ping $c 16" --port "$rport" --proto redis --conns "$c" --pipeline 16
     fi
     run "cpq search $c 1" --port "$cport" --conns "$c" --pipeline 1 --mode search \
         --queries "$queries" --search-opts "$search_opts"
+    run "cpq nosnip $c 1" --port "$cport" --conns "$c" --pipeline 1 --mode search \
+        --queries "$queries" --search-opts ":snippet=0${search_opts:+ $search_opts}"
 done
 
 ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
@@ -106,23 +118,26 @@ ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { print
     echo
     echo "### PING, requests/s (p50 / p99 ms) - cpqd beside redis-server, same run"
     echo
-    echo "| conns | depth | cpqd | redis-server | cpqd/redis |"
-    echo "|---|---|---|---|---|"
+    echo "| conns | depth | cpqd (a worker per core) | cpqd --threads 1 | redis-server | cpqd/redis | cpqd 1 thread/redis |"
+    echo "|---|---|---|---|---|---|---|"
     for c in $conns; do
         for d in 1 16; do
-            k="cpq ping $c $d"; r="redis ping $c $d"
-            printf '| %s | %s | %s (%s / %s) | %s | %s |\n' "$c" "$d" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" \
+            k="cpq ping $c $d"; k1="cpq1 ping $c $d"; r="redis ping $c $d"
+            printf '| %s | %s | %s (%s / %s) | %s (%s / %s) | %s | %s | %s |\n' "$c" "$d" \
+                "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" \
+                "${rps[$k1]}" "$(ms "${p50[$k1]}")" "$(ms "${p99[$k1]}")" \
                 "$( [ -n "$rport" ] && printf '%s (%s / %s)' "${rps[$r]}" "$(ms "${p50[$r]}")" "$(ms "${p99[$r]}")" || printf -- '-')" \
-                "$(ratio "${rps[$k]}" "${rps[$r]:-}")"
+                "$(ratio "${rps[$k]}" "${rps[$r]:-}")" "$(ratio "${rps[$k1]}" "${rps[$r]:-}")"
         done
     done
     echo
     echo "### SEARCH top-10 with snippets${search_opts:+ ($search_opts)}, AOL queries on $(basename "$index")"
     echo
-    echo "| conns | queries/s | p50 ms | p99 ms | errors |"
-    echo "|---|---|---|---|---|"
+    echo "| conns | queries/s | p50 ms | p99 ms | errors | without snippets (:snippet=0): q/s | p50 ms | p99 ms |"
+    echo "|---|---|---|---|---|---|---|---|"
     for c in $conns; do
-        k="cpq search $c 1"
-        printf '| %s | %s | %s | %s | %s |\n' "$c" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" "${errs[$k]}"
+        k="cpq search $c 1"; n="cpq nosnip $c 1"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" "${errs[$k]}" \
+            "${rps[$n]}" "$(ms "${p50[$n]}")" "$(ms "${p99[$n]}")"
     done
 } | tee -a "${out:-/dev/null}"
