@@ -10,6 +10,7 @@
  * holds no sanitizer report.
  */
 #include <criterion/criterion.h>
+#include <sys/resource.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -618,6 +619,54 @@ Test(cli, failed_build_leaves_the_old_index)
     expect_verify_ok(d, x);
     l = listing(out);
     cr_assert_str_eq(l, "X.cpq", "the output directory holds: %s", l);
+}
+
+/* Disk full, as a file-size limit: the build fails with the reason, the
+ * old index is untouched and no temporary file is left behind. */
+Test(cli, disk_full_leaves_the_old_index)
+{
+    char *d = setup();
+    char *in = path_in(d, "in"), *out = path_in(d, "out");
+    make_dir(in);
+    make_dir(out);
+    char *x = path_in(out, "X.cpq"), *big = path_in(in, "big.txt");
+    run_result r = run_tool(d, NULL, "build", "-o", x, CORPUS, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    size_t n0;
+    char *before = keep(tu_read_file(x, &n0));
+    cr_assert_not_null(before);
+
+    /* About 3 MB of text: its index is far over the 256 KiB limit. */
+    size_t cap = 3u << 20, len = 0;
+    char *text = keep(malloc(cap + 64));
+    uint64_t st = 7;
+    while (len < cap) {
+        len += (size_t)snprintf(text + len, 64, "w%u%s", (unsigned)(tu_rand(&st) % 50000),
+                                tu_rand(&st) % 12 ? " " : ".\n\n");
+    }
+    cr_assert_eq(tu_write_file(big, text, len), 0);
+
+    struct rlimit old, lim;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 256 << 10;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);   /* writes fail with EFBIG instead */
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    r = run_tool(d, NULL, "build", "-o", x, big, NULL);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    cr_assert(strstr(r.err, "File too large") || strstr(r.err, "No space"), "stderr: %s", r.err);
+    cr_assert(strstr(r.err, "is unchanged"), "stderr: %s", r.err);
+    run_free(&r);
+
+    size_t n1;
+    char *after = keep(tu_read_file(x, &n1));
+    cr_assert(after && n0 == n1 && memcmp(before, after, n0) == 0, "the old index was modified");
+    char *l = listing(out);
+    cr_assert_str_eq(l, "X.cpq", "the output directory holds: %s", l);
+    expect_verify_ok(d, x);
 }
 
 /* ---- standard input and directory trees ------------------------------------------------ */
