@@ -255,7 +255,11 @@ static int add_token(cpq_runner *r, const char *term, size_t len, uint32_t pos, 
     if (r->keys.oom) { r->oom = 1; return CPQ_ENOMEM; }
     r->tab[j].hash = h;
     r->tab[j].idx = (uint32_t)++r->nterms;
-    if (r->nterms * 2 > r->tabcap) {
+    /* Grow on reaching half: ents holds tabcap / 2 entries, and the next
+     * new term is written at ents[nterms] before any check.  (This was
+     * "> tabcap": the 16,385th distinct term of a batch then wrote one
+     * entry past ents - found by ASan on a 50,000-word vocabulary.) */
+    if (r->nterms * 2 >= r->tabcap) {
         size_t idx = r->nterms - 1;
         if (grow_table(r)) { r->oom = 1; return CPQ_ENOMEM; }
         e = &r->ents[idx];

@@ -324,3 +324,45 @@ Test(builder, jsonl_records_and_ids)
     cpq_fetch_free(f);
     cpq_index_close(j);
 }
+
+/* A vocabulary past every doubling of the batch's term table (16,384,
+ * 32,768, 65,536 distinct terms in one batch): every term is found with
+ * its document frequency.  Under ASan this caught the table writing one
+ * entry past its end at each doubling. */
+Test(builder, large_vocabulary_in_one_batch)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/vocab.cpqx", dir);
+    cpq_build_opts o;
+    cpq_build_opts_default(&o);
+    o.threads = 1;
+    cpq_builder *b;
+    cpq_errinfo e;
+    cr_assert_eq(cpq_builder_create(&o, p, &b, &e), CPQ_OK, "%s", e.msg);
+    /* 20 documents of 4,000 distinct words each ("v<n>x"): 80,000 terms. */
+    char *text = malloc(4000 * 12);
+    cr_assert_not_null(text);
+    for (unsigned d = 0; d < 20; d++) {
+        size_t len = 0;
+        for (unsigned k = 0; k < 4000; k++)
+            len += (size_t)sprintf(text + len, "v%ux ", d * 4000 + k);
+        char id[16];
+        snprintf(id, sizeof id, "v%u", d);
+        cr_assert_eq(cpq_builder_add(b, id, strlen(id), text, len, &e), CPQ_OK, "%s", e.msg);
+    }
+    free(text);
+    cr_assert_eq(cpq_builder_finish(b, &e), CPQ_OK, "%s", e.msg);
+    cpq_builder_free(b);
+    cpq_index *v;
+    cr_assert_eq(cpq_index_open(p, 0, &v, &e), CPQ_OK, "%s", e.msg);
+    cr_assert_eq(cpq_index_verify(v, &e), CPQ_OK, "%s", e.msg);
+    cr_assert_geq(cpq_index_get_info(v)->terms, 80000);
+    for (unsigned t = 0; t < 80000; t += 997) {
+        char w[16];
+        cpq_term term;
+        int n = snprintf(w, sizeof w, "v%ux", t);
+        cr_assert_eq(cpq_index_term(v, w, (size_t)n, &term), CPQ_OK, "term %s", w);
+        cr_assert_eq(term.df, 1, "term %s", w);
+    }
+    cpq_index_close(v);
+}
