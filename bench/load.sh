@@ -2,8 +2,16 @@
 # bench/load.sh [BUILD_DIR] [CORPUS] - cpqd under load over loopback, beside
 # redis-server in the same run: PING (one at a time and pipelined 16 deep)
 # and SEARCH with the AOL queries, at 1, 16, 64 and 256 connections;
-# requests per second and p50/p99 latency, and cpqd's PING rate as a share
-# of redis-server's.  See bench/README.md, "Daemon load".
+# requests per second, p50/p99 latency, the server's CPU time per request,
+# and cpqd's PING rate as a share of redis-server's.  See bench/README.md,
+# "Daemon load".
+#
+# PING is a contest of per-request overhead, so by default (CPQ_LOAD_PIN=1,
+# on a machine with 2 or more CPUs) the generator runs on CPU 0 and both
+# servers on the other CPUs (taskset): each server gets the same cores and
+# neither shares them with the generator.  cpqd then starts one worker per
+# CPU it may use.  SEARCH runs unpinned, with cpqd's default workers on all
+# the cores, the generator beside them.
 #
 # BUILD_DIR defaults to build-release (configured with --buildtype=release
 # when missing); CORPUS to ../shared/corpora/gcide/corpus.jsonl.
@@ -11,8 +19,8 @@
 # Environment:
 #   CPQ_LOAD_CONNS="1 16 64 256"   connection counts
 #   CPQ_LOAD_DURATION=5            measured seconds per run (after 1 s warm-up)
-#   CPQ_LOAD_THREADS=              cpqd --threads (default: cpqd's, one per core)
-#                                  (PING is also measured against a second cpqd with --threads 1)
+#   CPQ_LOAD_THREADS=              cpqd --threads (default: cpqd's, one per CPU it may use)
+#   CPQ_LOAD_PIN=1                 PING: generator on CPU 0, servers on CPUs 1..n-1 (0: no pinning)
 #   CPQ_LOAD_GEN_THREADS=1         load generator threads
 #   CPQ_LOAD_SEARCH_OPTS=          options for every SEARCH (e.g. ":snippet=0")
 #   CPQ_LOAD_QUERIES=FILE          default ../shared/bench/queries-aol.jsonl
@@ -37,6 +45,14 @@ gen_threads=${CPQ_LOAD_GEN_THREADS:-1}
 search_opts=${CPQ_LOAD_SEARCH_OPTS:-}
 index=${CPQ_LOAD_INDEX:-/tmp/cpq-load/gcide.cpqx}
 out=${CPQ_BENCH_OUT:-}
+ncpu=$(nproc)
+pin=${CPQ_LOAD_PIN:-1}
+[ "$ncpu" -ge 2 ] || pin=0
+gen_pin=() srv_pin=()
+if [ "$pin" = 1 ]; then
+    command -v taskset >/dev/null || { echo "load.sh: taskset (util-linux) missing; set CPQ_LOAD_PIN=0" >&2; exit 1; }
+    gen_pin=(taskset -c 0) srv_pin=(taskset -c "1-$((ncpu - 1))")
+fi
 
 [ -d "$build" ] || meson setup "$build" --buildtype=release >/dev/null
 ninja -C "$build" indexer/cpq-index daemon/cpqd bench/load >/dev/null
@@ -62,53 +78,67 @@ trap cleanup EXIT
 threads_arg=()
 [ -n "${CPQ_LOAD_THREADS:-}" ] && threads_arg=(--threads "$CPQ_LOAD_THREADS")
 "$build/daemon/cpqd" --index "$index" --listen 127.0.0.1:0 --max-clients 4096 \
-    --log-level warn "${threads_arg[@]}" >"$tmp/cpqd.out" 2>"$tmp/cpqd.err" &
+    --log-level info "${threads_arg[@]}" >"$tmp/cpqd.out" 2>"$tmp/cpqd.err" &
 pids+=($!)
+cpid=$!
 for _ in $(seq 100); do grep -q listening "$tmp/cpqd.out" 2>/dev/null && break; sleep 0.1; done
 cport=$(sed -n 's/^cpqd listening on .*:\([0-9]*\)$/\1/p' "$tmp/cpqd.out")
 [ -n "$cport" ] || { echo "load.sh: cpqd did not start:" >&2; cat "$tmp/cpqd.err" >&2; exit 1; }
+workers=$(sed -n 's/.*with \([0-9]*\) worker thread.*/\1/p' "$tmp/cpqd.err")
 
-# The same with one worker thread: redis-server answers on one thread too.
-"$build/daemon/cpqd" --index "$index" --listen 127.0.0.1:0 --max-clients 4096 --threads 1 \
-    --log-level warn >"$tmp/cpqd1.out" 2>"$tmp/cpqd1.err" &
+# The PING cpqd: on the servers' CPUs when pinning (then its default is a
+# worker per CPU it may use), else the same as the first.
+"${srv_pin[@]}" "$build/daemon/cpqd" --index "$index" --listen 127.0.0.1:0 --max-clients 4096 \
+    --log-level info "${threads_arg[@]}" >"$tmp/cpqd1.out" 2>"$tmp/cpqd1.err" &
 pids+=($!)
+cpid1=$!
 for _ in $(seq 100); do grep -q listening "$tmp/cpqd1.out" 2>/dev/null && break; sleep 0.1; done
 cport1=$(sed -n 's/^cpqd listening on .*:\([0-9]*\)$/\1/p' "$tmp/cpqd1.out")
+[ -n "$cport1" ] || { echo "load.sh: cpqd did not start:" >&2; cat "$tmp/cpqd1.err" >&2; exit 1; }
+workers1=$(sed -n 's/.*with \([0-9]*\) worker thread.*/\1/p' "$tmp/cpqd1.err")
 
 rport=""
 if command -v redis-server >/dev/null; then
     # redis-server cannot pick a free port itself: take one the kernel gave.
     rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --maxclients 4096 \
-        >"$tmp/redis.log" 2>&1 &
+    "${srv_pin[@]}" redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no \
+        --maxclients 4096 >"$tmp/redis.log" 2>&1 &
     pids+=($!)
+    rpid=$!
     for _ in $(seq 50); do grep -q "Ready to accept" "$tmp/redis.log" 2>/dev/null && break; sleep 0.1; done
 else
     echo "load.sh: redis-server not installed (apt-get install redis-server): PING has no peer" >&2
 fi
 
-gen() { "$build/bench/load" --threads "$gen_threads" --duration "$duration" "$@"; }
-declare -A rps p50 p99 errs
-run() { # key, then load arguments
-    local key=$1; shift
-    local line
+gen() { "${pinned[@]}" "$build/bench/load" --threads "$gen_threads" --duration "$duration" "$@"; }
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime of a process
+hz=$(getconf CLK_TCK)
+declare -A rps p50 p99 errs cpu
+run() { # key, server pid, then load arguments
+    local key=$1 spid=$2; shift 2
+    local line t0 t1
+    t0=$(ticks "$spid")
     line=$(gen "$@")
+    t1=$(ticks "$spid")
     read -r _ _ _ _ _ _ r a b _ e <<<"$line"
     rps[$key]=$r p50[$key]=$a p99[$key]=$b errs[$key]=$e
+    # Server CPU per request (the warm-up second included on both sides).
+    cpu[$key]=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v r="$r" -v d="$duration" \
+        'BEGIN { if (r > 0) printf "%.1f", t / hz * 1e6 / (r * (d + 1)); else printf "-" }')
 }
 
 for c in $conns; do
-    run "cpq ping $c 1" --port "$cport" --conns "$c" --pipeline 1
-    run "cpq ping $c 16" --port "$cport" --conns "$c" --pipeline 16
-    run "cpq1 ping $c 1" --port "$cport1" --conns "$c" --pipeline 1
-    run "cpq1 ping $c 16" --port "$cport1" --conns "$c" --pipeline 16
+    pinned=("${gen_pin[@]}")
+    run "cpq ping $c 1" "$cpid1" --port "$cport1" --conns "$c" --pipeline 1
+    run "cpq ping $c 16" "$cpid1" --port "$cport1" --conns "$c" --pipeline 16
     if [ -n "$rport" ]; then
-        run "redis ping $c 1" --port "$rport" --proto redis --conns "$c" --pipeline 1
-        run "redis ping $c 16" --port "$rport" --proto redis --conns "$c" --pipeline 16
+        run "redis ping $c 1" "$rpid" --port "$rport" --proto redis --conns "$c" --pipeline 1
+        run "redis ping $c 16" "$rpid" --port "$rport" --proto redis --conns "$c" --pipeline 16
     fi
-    run "cpq search $c 1" --port "$cport" --conns "$c" --pipeline 1 --mode search \
+    pinned=()
+    run "cpq search $c 1" "$cpid" --port "$cport" --conns "$c" --pipeline 1 --mode search \
         --queries "$queries" --search-opts "$search_opts"
-    run "cpq nosnip $c 1" --port "$cport" --conns "$c" --pipeline 1 --mode search \
+    run "cpq nosnip $c 1" "$cpid" --port "$cport" --conns "$c" --pipeline 1 --mode search \
         --queries "$queries" --search-opts ":snippet=0${search_opts:+ $search_opts}"
 done
 
@@ -116,28 +146,31 @@ ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
 ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }' || printf -- '-'; }
 {
     echo
-    echo "### PING, requests/s (p50 / p99 ms) - cpqd beside redis-server, same run"
+    if [ "$pin" = 1 ]; then
+        echo "### PING, requests/s (p50 / p99 ms; server CPU us per request) - generator on CPU 0, servers on CPUs 1-$((ncpu - 1)); same run"
+    else
+        echo "### PING, requests/s (p50 / p99 ms; server CPU us per request) - no pinning; same run"
+    fi
     echo
-    echo "| conns | depth | cpqd (a worker per core) | cpqd --threads 1 | redis-server | cpqd/redis | cpqd 1 thread/redis |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| conns | depth | cpqd ($workers1 worker(s)) | redis-server | cpqd/redis |"
+    echo "|---|---|---|---|---|"
     for c in $conns; do
         for d in 1 16; do
-            k="cpq ping $c $d"; k1="cpq1 ping $c $d"; r="redis ping $c $d"
-            printf '| %s | %s | %s (%s / %s) | %s (%s / %s) | %s | %s | %s |\n' "$c" "$d" \
-                "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" \
-                "${rps[$k1]}" "$(ms "${p50[$k1]}")" "$(ms "${p99[$k1]}")" \
-                "$( [ -n "$rport" ] && printf '%s (%s / %s)' "${rps[$r]}" "$(ms "${p50[$r]}")" "$(ms "${p99[$r]}")" || printf -- '-')" \
-                "$(ratio "${rps[$k]}" "${rps[$r]:-}")" "$(ratio "${rps[$k1]}" "${rps[$r]:-}")"
+            k="cpq ping $c $d"; r="redis ping $c $d"
+            printf '| %s | %s | %s (%s / %s; %s) | %s | %s |\n' "$c" "$d" \
+                "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" "${cpu[$k]}" \
+                "$( [ -n "$rport" ] && printf '%s (%s / %s; %s)' "${rps[$r]}" "$(ms "${p50[$r]}")" "$(ms "${p99[$r]}")" "${cpu[$r]}" || printf -- '-')" \
+                "$(ratio "${rps[$k]}" "${rps[$r]:-}")"
         done
     done
     echo
-    echo "### SEARCH top-10 with snippets${search_opts:+ ($search_opts)}, AOL queries on $(basename "$index")"
+    echo "### SEARCH top-10 with snippets${search_opts:+ ($search_opts)}, AOL queries on $(basename "$index"); cpqd with $workers worker(s), unpinned"
     echo
-    echo "| conns | queries/s | p50 ms | p99 ms | errors | without snippets (:snippet=0): q/s | p50 ms | p99 ms |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| conns | queries/s | p50 ms | p99 ms | server CPU us/query | errors | without snippets (:snippet=0): q/s | p50 ms | p99 ms | us/query |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     for c in $conns; do
         k="cpq search $c 1"; n="cpq nosnip $c 1"
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" "${errs[$k]}" \
-            "${rps[$n]}" "$(ms "${p50[$n]}")" "$(ms "${p99[$n]}")"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" "${cpu[$k]}" "${errs[$k]}" \
+            "${rps[$n]}" "$(ms "${p50[$n]}")" "$(ms "${p99[$n]}")" "${cpu[$n]}"
     done
 } | tee -a "${out:-/dev/null}"

@@ -6,8 +6,10 @@
  * start the workers (server.c) -> serve until SIGTERM/SIGINT -> tear down
  * in reverse order -> exit 0.  See doc/cpqd.8 for the user's view.
  */
+#define _GNU_SOURCE 1 /* sched_getaffinity, CPU_COUNT */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,7 @@ static const char usage[] =
     "  --index FILE              the index to serve (required); RELOAD and SIGHUP reopen it\n"
     "  --listen HOST:PORT        address to listen on (default 127.0.0.1:7878; port 0 picks\n"
     "                            a free port; IPv6 as [::1]:7878)\n"
-    "  --threads N               worker threads (default: the number of online CPUs)\n"
+    "  --threads N               worker threads (default: the CPUs cpqd may run on)\n"
     "  --max-clients N           open connections at most (default 1024)\n"
     "  --idle-timeout S          close connections idle for S seconds (default 300; 0 = never)\n"
     "  --query-budget MS         time budget of one query in ms (default 1000)\n"
@@ -144,13 +146,23 @@ static const struct option longopts[] = {
     { NULL, 0, NULL, 0 },
 };
 
+/* The CPUs this process may run on: its affinity mask, which taskset,
+ * cpusets and container limits narrow (as nproc(1) counts them); the
+ * online CPUs if the mask cannot be read. */
+static long usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 /* Fill cfg from argv.  Returns -1 to go on, or an exit status (0 after
  * --help/--version, 2 after a bad argument). */
 static int parse_args(int argc, char **argv, cpqd_config *cfg)
 {
     unsigned long long v;
     const char *why;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long cpus = usable_cpus();
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->host, sizeof cfg->host, "127.0.0.1");
     snprintf(cfg->port, sizeof cfg->port, "%d", CPQ_PROTO_PORT_DEFAULT);
