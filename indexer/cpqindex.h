@@ -257,6 +257,17 @@ uint32_t cpq_postings_next(cpq_postings *p);
  * passage number or CPQ_END.  Skips whole blocks through the skip table. */
 uint32_t cpq_postings_seek(cpq_postings *p, uint32_t target);
 
+/* Move to the first posting of block k (0 .. nblocks-1), forwards or
+ * backwards, for callers that visit blocks in their own order (a lone
+ * term's best blocks first).  Returns its passage number, or CPQ_END when
+ * k is past the last block or the block is corrupt.  Then next/seek go on
+ * from there; cpq_postings_block_len gives the block's entries, which are
+ * cpq_postings_ids(p)[0 .. len) with their tfs. */
+uint32_t cpq_postings_block(cpq_postings *p, uint32_t k);
+uint32_t cpq_postings_block_len(const cpq_postings *p);
+static inline const uint32_t *cpq_postings_ids(const cpq_postings *p) { return p->ids; }
+static inline const uint32_t *cpq_postings_tfs(const cpq_postings *p) { return p->tfs; }
+
 /* Current passage number and term frequency (valid after next/seek). */
 static inline uint32_t cpq_postings_doc(const cpq_postings *p) { return p->ids[p->i]; }
 static inline uint32_t cpq_postings_tf(const cpq_postings *p) { return p->tfs[p->i]; }

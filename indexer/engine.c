@@ -1001,6 +1001,127 @@ static void run_disjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
     }
 }
 
+/* Grouped lone-term searches find a document in the heap by a linear
+ * search: up to this many hits (offset + limit). */
+#define LONE_GROUP_K_MAX 64
+
+/* A block of a lone term and its score bound, for visiting the best first. */
+typedef struct blk_ord {
+    float bound;
+    uint32_t k;
+} blk_ord;
+
+/* x comes before y: a higher bound, or the same and an earlier block. */
+static int blk_before(const blk_ord *x, const blk_ord *y)
+{
+    return x->bound > y->bound || (x->bound == y->bound && x->k < y->k);
+}
+
+static void blk_sift_down(blk_ord *h, uint32_t n, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, m = i;
+        if (l < n && blk_before(&h[l], &h[m])) m = l;
+        if (l + 1 < n && blk_before(&h[l + 1], &h[m])) m = l + 1;
+        if (m == i) return;
+        blk_ord t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+/* Grouping with hits visited out of passage order (run_lone_term): make
+ * passage p with score sc its document's candidate, replacing the
+ * document's entry in the heap when p beats it (a higher score, or the
+ * same and an earlier passage, as offer keeps the first of equals).  A
+ * linear search of the heap: run_lone_term groups only for a small k.
+ * Returns -1 on a corrupt table (en->corrupt set), else 0. */
+static int offer_doc_best(run *r, uint32_t p, float sc)
+{
+    uint32_t doc, first, end;
+    if (cpq_index_passage_doc(r->en->ix, p, &doc, &first, &end)) {
+        r->en->corrupt = 1;
+        return -1;
+    }
+    topk *t = &r->top;
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->h[i].id != doc) continue;
+        if (sc > t->h[i].score || (sc == t->h[i].score && p < t->h[i].passage)) {
+            t->h[i].score = sc;       /* no worse than before: it can only sink */
+            t->h[i].passage = p;
+            heap_sift_down(t, i);
+        }
+        return 0;
+    }
+    topk_offer(t, (entry){ sc, doc, p });
+    return 0;
+}
+
+/* The root is one term: visit its blocks best bound first and stop at the
+ * first whose bound cannot beat the k-th score, so the top k come from the
+ * few blocks that can hold them.  (In passage order, as run_disjunctive
+ * goes, the k-th score rises slowly and every block of a term like `the`,
+ * whose bounds all lie close together, gets decoded: 180 of 180 blocks on
+ * linux-doc.)  Ties: out of passage order a score equal to the k-th may
+ * still win (an earlier passage or document), so equal scores go to the
+ * heap, which orders them by id; a block is skipped only when its bound,
+ * which every score in it is strictly below, is at or below the k-th
+ * score.  Ungrouped, the count is exact: a lone term matches its df
+ * passages. */
+static void run_lone_term(run *r, it *x)
+{
+    engine *en = r->en;
+    uint32_t nb = x->pc.nblocks;
+    blk_ord *ord = malloc((size_t)nb * sizeof *ord);
+    if (!ord) { en->oom = 1; return; }
+    for (uint32_t k = 0; k < nb; k++) ord[k] = (blk_ord){ term_block_bound(x, k), k };
+    /* A heap, not a sort: only the few best blocks are ever taken. */
+    for (uint32_t i = nb / 2; i-- > 0;) blk_sift_down(ord, nb, i);
+    for (uint32_t left = nb; left > 0 && !failed(en);) {
+        blk_ord b = ord[0];
+        ord[0] = ord[--left];
+        blk_sift_down(ord, left, 0);
+        float theta = topk_theta(&r->top);
+        if (b.bound <= theta) break;
+        if (cpq_postings_block(&x->pc, b.k) == CPQ_END) {
+            en->corrupt = 1;
+            break;
+        }
+        uint32_t n = cpq_postings_block_len(&x->pc);
+        const uint32_t *ids = cpq_postings_ids(&x->pc), *tfs = cpq_postings_tfs(&x->pc);
+        tick(en, n);
+        /* Most entries of a block cannot beat theta: tell them without
+         * bm25's two divisions.  The test is score > theta rearranged,
+         * idf t (k1+1) > theta (t + k1 (1 - b + b len / avglen)), with a
+         * margin far above float rounding (a relative 1e-6 here); entries
+         * that pass are scored exactly as everywhere else. */
+        float c1 = x->idf * (en->k1 + 1.0f), k0 = en->k1 * (1.0f - en->b), kb = en->k1 * en->b / en->avg;
+        float lim = theta * (1.0f - 1e-4f);
+        for (uint32_t j = 0; j < n; j++) {
+            float t = (float)tfs[j];
+            uint32_t len = cpq_index_passage_len(en->ix, ids[j]);
+            if (c1 * t <= lim * (t + k0 + kb * (float)len)) continue;
+            float sc = bm25(en, x->idf, tfs[j], len);
+            /* Out of passage order a tie may still win (see above). */
+            if (sc >= theta) {
+                if (!r->group) topk_offer(&r->top, (entry){ sc, ids[j], ids[j] });
+                else if (offer_doc_best(r, ids[j], sc)) break;
+                theta = topk_theta(&r->top);
+                lim = theta * (1.0f - 1e-4f);
+            }
+        }
+    }
+    free(ord);
+    if (r->group) {
+        /* Documents are not counted here: the count is a lower bound. */
+        r->total = r->top.n;
+        r->pruned = 1;
+    } else {
+        r->total = x->df;
+    }
+}
+
 void cpq_search_opts_default(cpq_search_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -1092,7 +1213,10 @@ int cpq_search(const cpq_index *ix, const cpq_query *q, const cpq_search_opts *o
     size_t nk;
     int has_must;
     if (build_root(&en, q, kids, occ, &nk, &has_must) && !en.oom && !en.corrupt) {
-        if (has_must) run_conjunctive(&r, kids, occ, nk, contrib);
+        if (nk == 1 && kids[0]->kind == IT_TERM && kids[0]->pc.nblocks > 1 && r.prune
+            && (!r.group || r.top.k <= LONE_GROUP_K_MAX))
+            run_lone_term(&r, kids[0]);
+        else if (has_must) run_conjunctive(&r, kids, occ, nk, contrib);
         else run_disjunctive(&r, kids, occ, nk, contrib);
         if (r.group) flush_doc(&r);
     }

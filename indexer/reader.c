@@ -657,6 +657,28 @@ uint32_t cpq_postings_next(cpq_postings *p)
     return p->ids[0];
 }
 
+uint32_t cpq_postings_block(cpq_postings *p, uint32_t k)
+{
+    if (p->corrupt) return CPQ_END;
+    if (k >= p->nblocks) { p->blk = p->nblocks; return CPQ_END; }
+    if (p->blk == k) {               /* already decoded: rewind it */
+        uint64_t doff, poff;
+        uint32_t prev;
+        block_loc(p, k, &doff, &poff, &prev);
+        p->i = 0;
+        p->posi = 0;
+        p->posoff = poff;
+    } else if (load_block(p, k)) {
+        return CPQ_END;
+    }
+    return p->ids[0];
+}
+
+uint32_t cpq_postings_block_len(const cpq_postings *p)
+{
+    return p->blk < p->nblocks ? p->n : 0;
+}
+
 uint32_t cpq_postings_seek(cpq_postings *p, uint32_t target)
 {
     if (p->corrupt) return CPQ_END;

@@ -364,8 +364,19 @@ Test(engine, random_queries_pruned_equals_exhaustive)
     /* The most frequent terms alone and with one rare term: the paths
      * that skip whole blocks of a single essential list. */
     for (unsigned k = 0; k < 12; k++) {
+        /* One term alone: its blocks best first (run_lone_term), hits
+         * and documents, at other k1/b, deeper pages, as a MUST. */
         snprintf(q, sizeof q, "w%ua", k);
-        for (uint32_t limit = 1; limit <= 16; limit *= 2) check_query(q, 0, 0, limit, 0, CPQ_BM25_K1, CPQ_BM25_B);
+        for (uint32_t limit = 1; limit <= 16; limit *= 2) {
+            check_query(q, 0, 0, limit, 0, CPQ_BM25_K1, CPQ_BM25_B);
+            check_query(q, 0, CPQ_SEARCH_GROUP, limit, 0, CPQ_BM25_K1, CPQ_BM25_B);
+        }
+        check_query(q, 0, 0, 10, 7, 1.2f, 0.75f);
+        check_query(q, 0, CPQ_SEARCH_GROUP, 20, 13, 1.2f, 0.75f);
+        check_query(q, 0, CPQ_SEARCH_GROUP, 100, 0, CPQ_BM25_K1, CPQ_BM25_B); /* past the grouped k limit */
+        snprintf(q, sizeof q, "+w%ua", k);
+        check_query(q, 0, 0, 10, 0, CPQ_BM25_K1, CPQ_BM25_B);
+        snprintf(q, sizeof q, "w%ua", k);
         snprintf(q, sizeof q, "w%ua w%ua", k, 50 + k);
         check_query(q, 0, 0, 5, 0, CPQ_BM25_K1, CPQ_BM25_B);
         check_query(q, 0, 0, 3, 0, 1.2f, 0.75f);
