@@ -462,15 +462,6 @@ static int cmp_bytes(const char *a, size_t al, const char *b, size_t bl)
     return c ? c : (al > bl) - (al < bl);
 }
 
-/* First term of term block k. */
-static int block_first(const cpq_index *ix, uint64_t k, char *term, size_t *tlen)
-{
-    const uint8_t *r = ix->s[CPQ_SEC_TERMINDEX].p + k * CPQ_TERMINDEX_ENTRY;
-    uint64_t off = cpq_get32(r), df, pl, ql;
-    *tlen = 0;
-    return term_entry(ix, &off, term, tlen, 1, &df, &pl, &ql);
-}
-
 /* Load iterator state at the start of term block k. */
 static void iter_at_block(cpq_term_iter *it, uint64_t k)
 {
@@ -510,16 +501,30 @@ static int iter_step(cpq_term_iter *it, cpq_term *t)
     return CPQ_OK;
 }
 
+/* Compare term block k's first term (stored whole) with key, in place:
+ * the binary search below reads a dozen of them per lookup and needs
+ * neither a copy nor the entry's counts. */
+static int block_first_cmp(const cpq_index *ix, uint64_t k, const char *key, size_t klen, int *c)
+{
+    const uint8_t *r = ix->s[CPQ_SEC_TERMINDEX].p + k * CPQ_TERMINDEX_ENTRY;
+    const uint8_t *p = ix->s[CPQ_SEC_TERMS].p;
+    uint64_t n = ix->s[CPQ_SEC_TERMS].len, o = cpq_get32(r);
+    if (o > n || n - o < 2) return CPQ_ECORRUPT;
+    size_t pre = p[o], suf = p[o + 1];
+    if (pre || suf == 0 || suf > CPQ_TERM_MAX || n - o - 2 < suf) return CPQ_ECORRUPT;
+    *c = cmp_bytes((const char *)p + o + 2, suf, key, klen);
+    return CPQ_OK;
+}
+
 /* Last term block whose first term is <= key (0 if none). */
 static int find_block(const cpq_index *ix, const char *key, size_t klen, uint64_t *blk)
 {
     uint64_t lo = 0, hi = ix->nblocks_terms;
-    char t[CPQ_TERM_MAX];
-    size_t tl;
     while (hi - lo > 1) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (block_first(ix, mid, t, &tl)) return CPQ_ECORRUPT;
-        if (cmp_bytes(t, tl, key, klen) <= 0) lo = mid; else hi = mid;
+        int c;
+        if (block_first_cmp(ix, mid, key, klen, &c)) return CPQ_ECORRUPT;
+        if (c <= 0) lo = mid; else hi = mid;
     }
     *blk = lo;
     return CPQ_OK;
