@@ -46,7 +46,8 @@ struct it {
     /* composites */
     it **kids;
     size_t nkids;
-    it **lead;               /* PHRASE: kids by ascending df, the order to align them in */
+    it **lead;               /* PHRASE: distinct kids by ascending df, the order to align them in */
+    size_t nlead;
     cpq_occur *occ;          /* BOOL: each kid's occur */
     uint32_t *rel;           /* PHRASE: relative positions */
     uint32_t dist;           /* NEAR */
@@ -363,7 +364,7 @@ static int near_check(it *x)
 static uint32_t conj_next_match(it *x, uint32_t d)
 {
     for (;;) {
-        d = conj_align(x->lead ? x->lead : x->kids, x->nkids, d);
+        d = x->lead ? conj_align(x->lead, x->nlead, d) : conj_align(x->kids, x->nkids, d);
         if (d == CPQ_END || x->en->stop || x->en->oom || x->en->corrupt) return x->doc = CPQ_END;
         x->doc = d;
         x->pending = 0;
@@ -385,7 +386,7 @@ static int two_phase(const it *x) { return x->kind == IT_PHRASE || x->kind == IT
  * the terms but positions are unchecked, 2 = doc was checked and rejected. */
 static uint32_t approx_from(it *x, uint32_t t)
 {
-    uint32_t d = conj_align(x->lead ? x->lead : x->kids, x->nkids, t);
+    uint32_t d = x->lead ? conj_align(x->lead, x->nlead, t) : conj_align(x->kids, x->nkids, t);
     if (failed_en(x->en)) d = CPQ_END;
     x->doc = d;
     x->pending = d != CPQ_END;
@@ -650,11 +651,23 @@ static it *phrase_it(engine *en, const cpq_qnode *n)
     x->kids = en_alloc(en, n->nterms * sizeof *x->kids);
     x->rel = en_alloc(en, n->nterms * sizeof *x->rel);
     if (!x->kids || !x->rel) return NULL;
+    x->lead = en_alloc(en, n->nterms * sizeof *x->lead);
+    if (!x->lead) return NULL;
     float idf = 0;
     for (size_t i = 0; i < n->nterms; i++) {
-        it *k = lookup_term_it(en, &n->terms[i]);
-        if (!k) return NULL;
-        if (k->kind == IT_EMPTY) return empty_it(en);
+        /* A word the phrase repeats ("to be or not to be") shares one
+         * cursor: its postings are decoded and aligned once, and its
+         * positions read once per passage (term_positions caches them). */
+        it *k = NULL;
+        for (size_t j = 0; j < i && !k; j++)
+            if (n->terms[j].len == n->terms[i].len && !memcmp(n->terms[j].bytes, n->terms[i].bytes, n->terms[i].len))
+                k = x->kids[j];
+        if (!k) {
+            k = lookup_term_it(en, &n->terms[i]);
+            if (!k) return NULL;
+            if (k->kind == IT_EMPTY) return empty_it(en);
+            x->lead[x->nlead++] = k;
+        }
         x->kids[x->nkids++] = k;
         x->rel[i] = n->terms[i].pos;
         idf += k->idf;
@@ -662,10 +675,7 @@ static it *phrase_it(engine *en, const cpq_qnode *n)
     x->idf = idf;
     x->span = x->rel[n->nterms - 1];
     /* Align the rarest term first: it proposes the fewest candidates. */
-    x->lead = en_alloc(en, n->nterms * sizeof *x->lead);
-    if (!x->lead) return NULL;
-    memcpy(x->lead, x->kids, n->nterms * sizeof *x->lead);
-    for (size_t i = 1; i < n->nterms; i++)
+    for (size_t i = 1; i < x->nlead; i++)
         for (size_t j = i; j > 0 && x->lead[j - 1]->df > x->lead[j]->df; j--) {
             it *t = x->lead[j]; x->lead[j] = x->lead[j - 1]; x->lead[j - 1] = t;
         }
