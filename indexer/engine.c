@@ -1234,7 +1234,17 @@ static int build_root(engine *en, const cpq_query *q, it **kids, cpq_occur *occ,
     *has_must = 0;
     for (size_t i = 0; i < root->nchildren; i++) {
         const cpq_qnode *c = &root->children[i];
-        it *k = build(en, c);
+        /* A required word the query repeats ("+to +be +or +not +to +be")
+         * shares the first one's cursor: aligned once, still scored once
+         * per clause, so the scores do not change. */
+        it *k = NULL;
+        if (c->kind == CPQ_Q_TERM && c->occur == CPQ_OCCUR_MUST)
+            for (size_t j = 0; j < *nk && !k; j++)
+                if (occ[j] == CPQ_OCCUR_MUST && kids[j]->kind == IT_TERM && kids[j]->node
+                    && kids[j]->node->kind == CPQ_Q_TERM && kids[j]->node->terms[0].len == c->terms[0].len
+                    && !memcmp(kids[j]->node->terms[0].bytes, c->terms[0].bytes, c->terms[0].len))
+                    k = kids[j];
+        if (!k) k = build(en, c);
         if (!k) return 0;
         if (k->kind == IT_EMPTY) {
             if (c->occur == CPQ_OCCUR_MUST) return 0;
