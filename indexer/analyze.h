@@ -84,6 +84,45 @@ typedef int (*cpq_token_fn)(void *ctx, const cpq_token *tok);
 int cpq_analyze(cpq_analyzer *a, const char *text, size_t len, uint32_t pos0,
                 cpq_token_fn fn, void *ctx, uint32_t *npos);
 
+/* ---- Sparse analysis (for snippet.c) ----
+ *
+ * A snippet needs only the tokens that may match the query, and most of a
+ * passage's words cannot: cpq_analyze_sparse skips them before the
+ * stopword look-up and stemming (a plain ASCII word, before anything but
+ * finding its end), which is most of cpq_analyze's cost.  The caller names
+ * the strings it wants (query terms and prefixes) in a filter; every token
+ * whose term starts with one of them - or whose folded, unstemmed form
+ * does - is passed to the callback exactly as cpq_analyze passes it, and
+ * in the same order; other tokens may or may not be.  A skipped token
+ * consumes its position like any other, so positions are those of
+ * cpq_analyze, and so is *npos.  CJK terms and tokens whose folded form
+ * starts with an apostrophe are never skipped.
+ *
+ * The test looks at the folded token f before stemming: its first byte,
+ * its length and its first two bytes must fit some wanted string.  That is
+ * exact only if the stem t of f is no longer than f and keeps f's first
+ * two bytes (its first byte if t is one byte long), which Snowball's
+ * english stemmer does but for three words the filter knows (see
+ * analyze.c), and "none" does trivially; with any other language nothing
+ * is skipped. */
+typedef struct cpq_sparse_filter {
+    uint8_t need[256];   /* private: by first byte, the shortest wanted length; 0: none */
+    uint8_t pair[32];    /* private: bit set per wanted first two bytes (hashed) */
+} cpq_sparse_filter;
+
+/* Add s[0..len) (1 <= len <= CPQ_TERM_MAX) to f, which must have been
+ * zeroed before the first add. */
+void cpq_sparse_filter_add(cpq_sparse_filter *f, const char *s, size_t len);
+
+/* cpq_analyze, skipping tokens that start with no string of f as described
+ * above; the same results and return values. */
+int cpq_analyze_sparse(cpq_analyzer *a, const char *text, size_t len, uint32_t pos0,
+                       const cpq_sparse_filter *f, cpq_token_fn fn, void *ctx, uint32_t *npos);
+
+/* 1 if a and b fold text identically (the same normalisation options), so
+ * that the same byte range gives the same folded token in both; else 0. */
+int cpq_analyzer_same_fold(const cpq_analyzer *a, const cpq_analyzer *b);
+
 /* The NUL-terminated list of libstemmer's language names (static storage). */
 const char **cpq_analyzer_languages(void);
 

@@ -2,15 +2,20 @@
  * snippet.c - snippets: a query's matches in a passage, the best window,
  * highlight spans (API and rules in snippet.h).
  *
- * One call runs these steps, all on scratch memory freed at the end:
+ * One call runs these steps, all on scratch memory freed at the end (on
+ * the stack while it is small):
  *   1. Walk the query tree and collect its positive leaves.  Every query
  *      term (of TERM, PHRASE and NEAR operands) gets a small id in a hash
  *      table; TERM leaves are keyed by that id, PREFIX leaves by their
  *      bytes in a second table.  A leaf repeated in the query is one leaf.
- *   2. Analyse the passage with the index's analyser.  Each token is kept
- *      (byte range, position, term id) and matched at once against TERM
- *      leaves (one look-up) and PREFIX leaves (one look-up per distinct
- *      prefix length the query has, with an incremental hash).
+ *      Every term and prefix also goes into a cpq_sparse_filter.
+ *   2. Analyse the passage with the index's analyser, sparsely: the
+ *      analyser drops, before stemming, the words that cannot match (see
+ *      want() and analyze.h), which is most of them, so a snippet costs
+ *      about a third of a full analysis.  Each token is matched at once
+ *      against TERM leaves (one look-up) and PREFIX leaves (one look-up per
+ *      distinct prefix length the query has, with an incremental hash), and
+ *      kept (byte range, position, term id) if a later step needs it.
  *   3. Analyse it again with the prefix analyser, if any, and match its
  *      folded, unstemmed terms against the PREFIX leaves.  The two
  *      analysers segment text the same way (only stemming and stopwords
@@ -44,6 +49,15 @@
 #define SN_MAX_STRINGS 512u   /* strings per table; the parser makes <= CPQ_QUERY_MAX_TERMS */
 #define SN_MAX_DEPTH 128u     /* query tree depth followed (the parser makes < 70) */
 #define SN_STOP (-1)          /* callback result: stop the analysis */
+
+/* A snippet is made per hit, so a call for a short query on a short
+ * passage should not touch the allocator: its query tables, tokens and
+ * matches live in arrays on the stack (about 14 KiB in all), and only what
+ * outgrows them goes to the heap. */
+#define SN_ARENA_BYTES 4352u  /* query tables: up to 31 strings (64 slots a table) fit */
+#define SN_SMALL_TOKS 128u    /* tokens kept (only those that may match: see want) */
+#define SN_SMALL_MATCHES 128u
+#define SN_SMALL_LEAVES 256u  /* leaves counted in stack arrays by best_window, build_spans */
 
 /* ===================================================================== */
 /* Hash tables of query strings                                          */
@@ -143,28 +157,56 @@ typedef struct sn_node {
     uint32_t leaf;
 } sn_node;
 
-/* Everything up to term_leaf is zeroed per call; the arrays after it are
+/* Everything up to tok_small is zeroed per call; the arrays from it on are
  * initialised only as far as they are used. */
 typedef struct sn_ctx {
     sn_tab terms;                        /* query term -> term id */
     sn_tab prefixes;                     /* prefix -> leaf */
     uint64_t plens;                      /* bit L-1 set: some prefix is L bytes long */
-    size_t nphrases, nnears;
+    cpq_sparse_filter want;              /* the query's terms and prefixes (see want) */
+    size_t nphrases, nnears, maxnodes;   /* maxnodes: room in phrases[] and nears[] */
     uint32_t nleaves;
+    int32_t *term_leaf;                  /* term id -> its TERM leaf, or -1 (first terms.max set) */
+    int32_t *first;                      /* term id -> first token with it, or -1 */
+    sn_node *phrases, *nears;
+    void *qheap;                         /* the query tables, when arena is too small */
 
-    sn_tok *toks;
-    size_t ntoks, captoks;
+    int keep;                            /* store toks (phrases, NEARs, the prefix pass read them) */
+    sn_tok *toks;                        /* when keep: the tokens, ntoks of them */
+    size_t ntoks, captoks;               /* ntoks: tokens seen, stored or not */
     int32_t *next;                       /* token -> next token with its term id, or -1 */
     sn_match *m;
     size_t nm, capm;
     size_t pk;                           /* prefix pass: the index token to pair next */
     int oom, partial;
 
-    int32_t term_leaf[SN_MAX_STRINGS];   /* term id -> its TERM leaf, or -1 (first terms.max set) */
-    int32_t first[SN_MAX_STRINGS];       /* term id -> first token with it, or -1 */
-    sn_node phrases[SN_MAX_STRINGS];
-    sn_node nears[SN_MAX_STRINGS];
+    sn_tok tok_small[SN_SMALL_TOKS];     /* toks until it outgrows them */
+    sn_match m_small[SN_SMALL_MATCHES];  /* m until it outgrows them */
+    int32_t next_small[SN_SMALL_TOKS];   /* next, when the tokens fit tok_small */
+    _Alignas(sn_slot) unsigned char arena[SN_ARENA_BYTES];
 } sn_ctx;
+
+/* Grow the array *v (n elements of size sz, capacity *cap) to twice its
+ * size or first_cap; an array still at small (the stack array) is copied
+ * to the heap. */
+static int grow_arr(void **v, size_t *cap, size_t sz, const void *small, size_t first_cap)
+{
+    size_t ncap = *cap ? *cap * 2 : first_cap;
+    void *p;
+
+    if (*v == small) {
+        p = malloc(ncap * sz);
+        if (p)
+            memcpy(p, *v, *cap * sz);
+    } else {
+        p = realloc(*v, ncap * sz);
+    }
+    if (!p)
+        return -1;
+    *v = p;
+    *cap = ncap;
+    return 0;
+}
 
 static void add_match(sn_ctx *c, size_t start, size_t end, uint32_t leaf)
 {
@@ -172,16 +214,9 @@ static void add_match(sn_ctx *c, size_t start, size_t end, uint32_t leaf)
         c->partial = 1;
         return;
     }
-    if (c->nm == c->capm) {
-        size_t cap = c->capm ? c->capm * 2 : 64;
-        sn_match *m = realloc(c->m, cap * sizeof *m);
-
-        if (!m) {
-            c->oom = 1;
-            return;
-        }
-        c->m = m;
-        c->capm = cap;
+    if (c->nm == c->capm && grow_arr((void **)&c->m, &c->capm, sizeof *c->m, c->m_small, 64)) {
+        c->oom = 1;
+        return;
     }
     c->m[c->nm].start = start;
     c->m[c->nm].end = end;
@@ -189,15 +224,81 @@ static void add_match(sn_ctx *c, size_t start, size_t end, uint32_t leaf)
     c->nm++;
 }
 
+/* Set up the query's tables for a query of nterms leaf terms: the two
+ * hash tables and the arrays indexed by term id or node, in the arena when
+ * they fit.  Returns 0, or -1 when out of memory. */
+static int query_tables(sn_ctx *c, size_t nterms)
+{
+    /* Strings per table: at most the query's leaf terms (phrases and NEARs
+     * intern their terms too, prefixes one each); a phrase or a NEAR has
+     * two terms or more, so nstr nodes of each kind are room enough. */
+    size_t nstr = nterms + 1, slots = 16, bytes;
+    unsigned char *p;
+
+    if (nstr > SN_MAX_STRINGS)
+        nstr = SN_MAX_STRINGS;
+    while (slots < 2 * nstr + 2)
+        slots *= 2;
+    bytes = 2 * slots * sizeof(sn_slot) + 2 * nstr * sizeof(sn_node) + 2 * nstr * sizeof(int32_t);
+    if (bytes <= sizeof c->arena) {
+        p = c->arena;
+    } else {
+        p = c->qheap = malloc(bytes);
+        if (!p)
+            return -1;
+    }
+    memset(p, 0, 2 * slots * sizeof(sn_slot));
+    c->terms.slot = (sn_slot *)(void *)p;
+    c->prefixes.slot = c->terms.slot + slots;
+    c->terms.mask = c->prefixes.mask = (uint32_t)(slots - 1);
+    c->terms.max = c->prefixes.max = (uint32_t)nstr;
+    p += 2 * slots * sizeof(sn_slot);
+    c->phrases = (sn_node *)(void *)p;
+    c->nears = c->phrases + nstr;
+    c->maxnodes = nstr;
+    p += 2 * nstr * sizeof(sn_node);
+    c->term_leaf = (int32_t *)(void *)p;
+    c->first = c->term_leaf + nstr;
+    memset(c->term_leaf, 0xff, nstr * sizeof *c->term_leaf);   /* -1 */
+    return 0;
+}
+
+static void ctx_free(sn_ctx *c)
+{
+    free(c->qheap);
+    if (c->next != c->next_small)
+        free(c->next);
+    if (c->m != c->m_small)
+        free(c->m);
+    if (c->toks != c->tok_small)
+        free(c->toks);
+}
+
 /* ===================================================================== */
 /* Step 1: the query's positive leaves                                   */
 /* ===================================================================== */
 
+/* Every query term and prefix goes into c->want.  A token can match only
+ * if its term equals a query term or starts with a prefix (or its folded
+ * form starts with one, in the prefix pass), so cpq_analyze_sparse may drop
+ * every other token, and dropping them changes nothing: a token that is no
+ * query term only ever fails a phrase's "this position holds that term",
+ * which fails as well when the token is absent (positions are kept). */
+static void want(sn_ctx *c, const char *s, size_t len)
+{
+    cpq_sparse_filter_add(&c->want, s, len);
+}
+
 static int32_t intern_term(sn_ctx *c, const cpq_qterm *t)
 {
+    int32_t id;
+
     if (t->len == 0 || t->len > CPQ_TERM_MAX)
         return -1;
-    return tab_add(&c->terms, t->bytes, t->len, (int32_t)c->terms.n);
+    id = tab_add(&c->terms, t->bytes, t->len, (int32_t)c->terms.n);
+    if (id >= 0)
+        want(c, t->bytes, t->len);
+    return id;
 }
 
 /* Intern a TERM or PHRASE node's terms; 0 if it has one we cannot match. */
@@ -229,17 +330,18 @@ static void walk(sn_ctx *c, const cpq_qnode *n, unsigned depth)
             if (id >= 0 && (uint32_t)id == c->nleaves) {
                 c->nleaves++;
                 c->plens |= (uint64_t)1 << (n->terms[0].len - 1);
+                want(c, n->terms[0].bytes, n->terms[0].len);
             }
         }
         break;
     case CPQ_Q_PHRASE:
-        if (c->nphrases < SN_MAX_STRINGS && intern_seq(c, n)) {
+        if (c->nphrases < c->maxnodes && intern_seq(c, n)) {
             c->phrases[c->nphrases].n = n;
             c->phrases[c->nphrases++].leaf = c->nleaves++;
         }
         break;
     case CPQ_Q_NEAR:
-        if (c->nnears < SN_MAX_STRINGS && n->nchildren == 2 && intern_seq(c, &n->children[0])
+        if (c->nnears < c->maxnodes && n->nchildren == 2 && intern_seq(c, &n->children[0])
             && intern_seq(c, &n->children[1])) {
             c->nears[c->nnears].n = n;
             c->nears[c->nnears++].leaf = c->nleaves++;
@@ -283,22 +385,18 @@ static int on_token(void *ctx, const cpq_token *t)
         c->partial = 1;
         return SN_STOP;
     }
-    if (c->ntoks == c->captoks) {
-        size_t cap = c->captoks ? c->captoks * 2 : 256;
-        sn_tok *v = realloc(c->toks, cap * sizeof *v);
-
-        if (!v) {
+    tid = tab_find(&c->terms, t->term, t->len, fnv(t->term, t->len));
+    if (c->keep) {
+        if (c->ntoks == c->captoks
+            && grow_arr((void **)&c->toks, &c->captoks, sizeof *c->toks, c->tok_small, 256)) {
             c->oom = 1;
             return SN_STOP;
         }
-        c->toks = v;
-        c->captoks = cap;
+        c->toks[c->ntoks].start = t->start;
+        c->toks[c->ntoks].end = t->end;
+        c->toks[c->ntoks].pos = t->pos;
+        c->toks[c->ntoks].tid = tid;
     }
-    tid = tab_find(&c->terms, t->term, t->len, fnv(t->term, t->len));
-    c->toks[c->ntoks].start = t->start;
-    c->toks[c->ntoks].end = t->end;
-    c->toks[c->ntoks].pos = t->pos;
-    c->toks[c->ntoks].tid = tid;
     c->ntoks++;
     if (tid >= 0 && c->term_leaf[tid] >= 0)
         add_match(c, t->start, t->end, (uint32_t)c->term_leaf[tid]);
@@ -646,6 +744,44 @@ static int cmp_ev(const void *x, const void *y)
     return (a->i > b->i) - (a->i < b->i);
 }
 
+/* Matches and window events are sorted by insertion when there are few
+ * (most calls: qsort's setup cost more than sorting a dozen matches, which
+ * come nearly sorted), else by qsort.  Both orders are total (elements that
+ * compare equal are identical), so either sort gives the same array. */
+#define SN_ISORT_MAX 32u
+
+static void sort_matches(sn_match *v, size_t n)
+{
+    if (n > SN_ISORT_MAX) {
+        qsort(v, n, sizeof *v, cmp_match);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        sn_match x = v[i];
+        size_t j = i;
+
+        for (; j > 0 && cmp_match(&v[j - 1], &x) > 0; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+static void sort_events(sn_ev *v, size_t n)
+{
+    if (n > SN_ISORT_MAX) {
+        qsort(v, n, sizeof *v, cmp_ev);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        sn_ev x = v[i];
+        size_t j = i;
+
+        for (; j > 0 && cmp_ev(&v[j - 1], &x) > 0; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
 /* Choose the start s of the best window [s, s + w) among the matches'
  * starts (matches sorted by start), scored by the matches wholly inside:
  * distinct leaves, then matches; the earliest wins ties.  Sets *hs, *he to
@@ -654,19 +790,25 @@ static int cmp_ev(const void *x, const void *y)
 static int best_window(const sn_match *m, size_t nm, uint32_t nleaves, size_t w, size_t *hs,
                        size_t *he)
 {
-    sn_ev *ev = malloc(nm * sizeof *ev);
-    unsigned char *state = calloc(nm, 1);     /* 0 not yet in, 1 in, 2 left */
-    uint32_t *cnt = calloc(nleaves ? nleaves : 1, sizeof *cnt);
+    sn_ev ev_small[SN_SMALL_MATCHES];
+    unsigned char state_small[SN_SMALL_MATCHES];
+    uint32_t cnt_small[SN_SMALL_LEAVES];
+    int small_m = nm <= SN_SMALL_MATCHES, small_l = nleaves <= SN_SMALL_LEAVES;
+    sn_ev *ev = small_m ? ev_small : malloc(nm * sizeof *ev);
+    unsigned char *state = small_m ? state_small : malloc(nm);   /* 0 not yet in, 1 in, 2 left */
+    uint32_t *cnt = small_l ? cnt_small : malloc(nleaves * sizeof *cnt);
     size_t la = 0, ea = 0, distinct = 0, total = 0, bd = 0, bt = 0, bs = 0;
     int rc = -1;
 
     if (!ev || !state || !cnt)
         goto out;
+    memset(state, 0, nm);
+    memset(cnt, 0, nleaves * sizeof *cnt);
     for (size_t i = 0; i < nm; i++) {
         ev[i].end = m[i].end;
         ev[i].i = i;
     }
-    qsort(ev, nm, sizeof *ev, cmp_ev);
+    sort_events(ev, nm);
     for (size_t i = 0; i < nm; i++) {
         size_t s = m[i].start;
 
@@ -710,9 +852,12 @@ static int best_window(const sn_match *m, size_t nm, uint32_t nleaves, size_t w,
         rc = 1;
     }
 out:
-    free(cnt);
-    free(state);
-    free(ev);
+    if (!small_l)
+        free(cnt);
+    if (!small_m) {
+        free(state);
+        free(ev);
+    }
     return rc;
 }
 
@@ -739,10 +884,12 @@ static int spans_reserve(cpq_snippet_out *out, size_t n)
 static int build_spans(const sn_match *m, size_t nm, uint32_t nleaves, size_t ws, size_t we,
                        cpq_snippet_out *out)
 {
-    unsigned char *seen = calloc(nleaves ? nleaves : 1, 1);
+    unsigned char seen_small[SN_SMALL_LEAVES];
+    unsigned char *seen = nleaves <= SN_SMALL_LEAVES ? seen_small : malloc(nleaves);
 
     if (!seen)
         return -1;
+    memset(seen, 0, nleaves);
     for (size_t i = 0; i < nm && m[i].start < we; i++) {
         size_t a = m[i].start > ws ? m[i].start : ws;
         size_t b = m[i].end < we ? m[i].end : we;
@@ -762,14 +909,16 @@ static int build_spans(const sn_match *m, size_t nm, uint32_t nleaves, size_t ws
             continue;
         }
         if (spans_reserve(out, out->nspans + 1)) {
-            free(seen);
+            if (seen != seen_small)
+                free(seen);
             return -1;
         }
         out->spans[out->nspans].start = (uint32_t)a;
         out->spans[out->nspans].len = (uint32_t)(b - a);
         out->nspans++;
     }
-    free(seen);
+    if (seen != seen_small)
+        free(seen);
     return 0;
 }
 
@@ -786,7 +935,7 @@ int cpq_snippet(cpq_analyzer *an, cpq_analyzer *prefix_an, const cpq_query *q, c
                 size_t len, size_t max_bytes, cpq_snippet_out *out, cpq_errinfo *e)
 {
     const unsigned char *s = (const unsigned char *)text;
-    sn_ctx *c = NULL;
+    sn_ctx ctx, *c = &ctx;
     size_t w, ws = 0, we = len, hs = 0, he = 0;
     int rc = CPQ_OK, r;
 
@@ -803,46 +952,46 @@ int cpq_snippet(cpq_analyzer *an, cpq_analyzer *prefix_an, const cpq_query *q, c
                            len);
     w = max_bytes ? max_bytes : len;
 
-    c = malloc(sizeof *c);
-    if (!c) {
+    memset(c, 0, offsetof(sn_ctx, tok_small));
+    c->toks = c->tok_small;
+    c->m = c->m_small;
+    if (query_tables(c, cpq_query_nterms(q))) {
         rc = CPQ_ENOMEM;
         goto fail;
-    }
-    memset(c, 0, offsetof(sn_ctx, term_leaf));
-    {
-        /* Strings per table: at most the query's leaf terms (phrases and
-         * NEARs intern their terms too, prefixes one each). */
-        size_t nstr = cpq_query_nterms(q) + 1, slots = 16;
-        if (nstr > SN_MAX_STRINGS) nstr = SN_MAX_STRINGS;
-        while (slots < 2 * nstr + 2) slots *= 2;
-        sn_slot *sl = calloc(2 * slots, sizeof *sl);
-        if (!sl) {
-            rc = CPQ_ENOMEM;
-            goto fail;
-        }
-        c->terms.slot = sl;
-        c->prefixes.slot = sl + slots;
-        c->terms.mask = c->prefixes.mask = (uint32_t)(slots - 1);
-        c->terms.max = c->prefixes.max = (uint32_t)nstr;
-        memset(c->term_leaf, 0xff, nstr * sizeof *c->term_leaf);   /* -1 */
     }
     walk(c, cpq_query_root(q), 0);
 
     if (c->nleaves > 0 && len > 0) {
-        r = cpq_analyze(an, text, len, 0, on_token, c, NULL);
+        /* Only tokens that may match are needed (see want), unless the
+         * token limit may be reached: it counts every token, and a passage
+         * has at most len tokens.  The prefix pass pairs its tokens with the
+         * index tokens of the same bytes, so those must not be dropped when
+         * the two analysers fold differently (a misuse, but a legal one). */
+        int sparse = len <= CPQ_SNIPPET_MAX_TOKENS
+                     && (!prefix_an || !c->plens || cpq_analyzer_same_fold(an, prefix_an));
+
+        c->keep = c->nphrases || c->nnears || (prefix_an && c->plens);
+        if (sparse)
+            r = cpq_analyze_sparse(an, text, len, 0, &c->want, on_token, c, NULL);
+        else
+            r = cpq_analyze(an, text, len, 0, on_token, c, NULL);
         if (c->oom || (r != CPQ_OK && r != SN_STOP)) {
             rc = CPQ_ENOMEM;
             goto fail;
         }
         if (prefix_an && c->plens && c->ntoks > 0) {
-            r = cpq_analyze(prefix_an, text, len, 0, on_folded, c, NULL);
+            /* A folded token the filter drops starts with no prefix. */
+            r = cpq_analyze_sparse(prefix_an, text, len, 0, &c->want, on_folded, c, NULL);
             if (c->oom || (r != CPQ_OK && r != SN_STOP)) {
                 rc = CPQ_ENOMEM;
                 goto fail;
             }
         }
         if (c->nphrases || c->nnears) {
-            c->next = malloc((c->ntoks ? c->ntoks : 1) * sizeof *c->next);
+            if (c->ntoks <= SN_SMALL_TOKS)
+                c->next = c->next_small;
+            else
+                c->next = malloc(c->ntoks * sizeof *c->next);
             if (!c->next) {
                 rc = CPQ_ENOMEM;
                 goto fail;
@@ -858,7 +1007,7 @@ int cpq_snippet(cpq_analyzer *an, cpq_analyzer *prefix_an, const cpq_query *q, c
     if (c->nm > 1) {   /* sort, then drop duplicates (a prefix matched twice, a repeated phrase) */
         size_t k = 1;
 
-        qsort(c->m, c->nm, sizeof *c->m, cmp_match);
+        sort_matches(c->m, c->nm);
         for (size_t i = 1; i < c->nm; i++)
             if (cmp_match(&c->m[i], &c->m[k - 1]) != 0)
                 c->m[k++] = c->m[i];
@@ -898,21 +1047,11 @@ int cpq_snippet(cpq_analyzer *an, cpq_analyzer *prefix_an, const cpq_query *q, c
         rc = CPQ_ENOMEM;
         goto fail;
     }
-    free(c->terms.slot);
-    free(c->next);
-    free(c->m);
-    free(c->toks);
-    free(c);
+    ctx_free(c);
     return CPQ_OK;
 
 fail:
-    if (c) {
-        free(c->terms.slot);
-        free(c->next);
-        free(c->m);
-        free(c->toks);
-        free(c);
-    }
+    ctx_free(c);
     out_reset(out);
     return cpq_err_set(e, rc, "snippet: out of memory");
 }

@@ -11,6 +11,15 @@
  * bytes: ellipses and highlight markers are the caller's, and
  * cpq_snippet_render is a helper for the common case.
  *
+ * Speed: the text is analysed sparsely (analyze.h, cpq_analyze_sparse):
+ * words that cannot match any query term are recognised from their first
+ * two bytes and length and are never folded or stemmed, which takes a
+ * passage from 6.8 to 2.4 us on gcide's hits.  That is exact because the
+ * english stemmer keeps a word's first two bytes and never lengthens it
+ * (three exceptions, handled); tests/test_analyze.c checks the property
+ * against the installed libstemmer and the result against full analysis.
+ * For other languages every word is analysed.
+ *
  * What is highlighted
  * -------------------
  * Only the query's positive leaves: a leaf under a MUST_NOT clause (at any

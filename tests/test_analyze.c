@@ -974,3 +974,191 @@ Test(analyze, random_bytes, .timeout = 240)
         cpq_analyzer_free(alone[k]);
     }
 }
+
+/* ---- sparse analysis (snippets) ------------------------------------------ */
+
+/* The property cpq_analyze_sparse's filter rests on (analyze.h): english's
+ * stem of a folded word is no longer than the word and keeps its first
+ * byte, and its first two bytes when the stem has two, except dying, lying
+ * and tying.  Checked on words built from English stems and suffix chains
+ * and on random lowercase strings, so that a libstemmer that behaves
+ * otherwise fails here instead of silently losing highlights. */
+Test(analyze, english_stems_keep_their_start)
+{
+    static const char *const stems[] = {
+        "run", "happy", "cry", "die", "lie", "tie", "dye", "sky", "ski", "agree", "general", "nation",
+        "relate", "hope", "hop", "sense", "argue", "news", "early", "only", "gentle", "idle", "ugly",
+        "single", "proceed", "exceed", "succeed", "canning", "inning", "outing", "herring", "earring",
+        "cosmos", "bias", "atlas", "andes", "howe", "y", "yes", "you", "a", "i", "e", "o", "u", "by",
+    };
+    static const char *const suffixes[] = {
+        "", "s", "es", "ies", "ied", "ying", "ing", "ingly", "ed", "edly", "er", "ers", "est", "ly",
+        "ness", "ful", "fulness", "ation", "ational", "ations", "ization", "izer", "iveness", "ousness",
+        "ment", "ments", "ence", "ance", "able", "ible", "ism", "ist", "iti", "ive", "ize", "ous",
+        "al", "ic", "ical", "ally", "bli", "logi", "alli", "entli", "eli", "ousli", "ated", "'s", "s'",
+    };
+    struct sb_stemmer *st = sb_stemmer_new("english", "UTF_8");
+    cr_assert_not_null(st);
+    char w[64];
+    size_t checked = 0;
+    uint64_t rng = 7;
+    for (size_t i = 0; i < sizeof stems / sizeof *stems + 200000; i++) {
+        size_t n;
+        if (i < sizeof stems / sizeof *stems) {
+            for (size_t j = 0; j < sizeof suffixes / sizeof *suffixes; j++) {
+                for (size_t k = 0; k < sizeof suffixes / sizeof *suffixes; k += 7) {
+                    n = (size_t)snprintf(w, sizeof w, "%s%s%s", stems[i], suffixes[j], suffixes[k]);
+                    if (w[0] == '\'') continue;
+                    const sb_symbol *s = sb_stemmer_stem(st, (const sb_symbol *)w, (int)n);
+                    size_t sn = (size_t)sb_stemmer_length(st);
+                    int exc = (!strcmp(w, "dying") || !strcmp(w, "lying") || !strcmp(w, "tying"));
+                    cr_assert(sn <= n && (sn == 0 || s[0] == (unsigned char)w[0]), "%s -> %.*s", w, (int)sn, s);
+                    cr_assert(sn < 2 || s[1] == (unsigned char)w[1] || exc, "%s -> %.*s", w, (int)sn, s);
+                    checked++;
+                }
+            }
+            continue;
+        }
+        n = 1 + tu_rand(&rng) % 12;
+        for (size_t j = 0; j < n; j++) w[j] = "abcdefghijklmnopqrstuvwxyzeeaiouyysl"[tu_rand(&rng) % 36];
+        w[n] = 0;
+        const sb_symbol *s = sb_stemmer_stem(st, (const sb_symbol *)w, (int)n);
+        size_t sn = (size_t)sb_stemmer_length(st);
+        int exc = (!strcmp(w, "dying") || !strcmp(w, "lying") || !strcmp(w, "tying"));
+        cr_assert(sn <= n && (sn == 0 || s[0] == (unsigned char)w[0]), "%s -> %.*s", w, (int)sn, s);
+        cr_assert(sn < 2 || s[1] == (unsigned char)w[1] || exc, "%s -> %.*s", w, (int)sn, s);
+        checked++;
+    }
+    cr_assert(checked > 200000);
+    sb_stemmer_delete(st);
+}
+
+typedef struct sp_tok {
+    char term[CPQ_TERM_MAX];
+    size_t len, start, end;
+    uint32_t pos;
+} sp_tok;
+
+typedef struct sp_list {
+    sp_tok *v;
+    size_t n, cap;
+} sp_list;
+
+static int sp_collect(void *ctx, const cpq_token *t)
+{
+    sp_list *l = ctx;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 1024;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        cr_assert_not_null(l->v);
+    }
+    sp_tok *k = &l->v[l->n++];
+    memcpy(k->term, t->term, t->len);
+    k->len = t->len;
+    k->start = t->start;
+    k->end = t->end;
+    k->pos = t->pos;
+    return 0;
+}
+
+static int sp_starts(const sp_tok *t, char w[][16], const size_t *wl, size_t nw)
+{
+    for (size_t k = 0; k < nw; k++)
+        if (t->len >= wl[k] && memcmp(t->term, w[k], wl[k]) == 0) return 1;
+    return 0;
+}
+
+/* cpq_analyze_sparse against cpq_analyze on random text: every token that
+ * starts with a wanted string (or whose unstemmed folded form does) comes
+ * out identically - term, bytes, position - and so does the end position. */
+Test(analyze, sparse_matches_full)
+{
+    static const char *const frag[] = {
+        "a", "b", "e", "t", "s", "y", "T", "The", "the", "running", "runs", "Griffith", "observatory",
+        "ing", "ies", "dying", "lying", "Tying", "skies", "0", "7", "1990s", " ", " ", " ", "\n",
+        ".", ",", "-", "(", "'", "\xe2\x80\x99", "don't", "o\xe2\x80\x99neill", "caf\xc3\xa9", "e\xcc\x81",
+        "\303\211cole", "\xef\xac\x81", "\xef\xbc\xa1", "\xc4\xb0", "\xe6\x9d\xb1\xe4\xba\xac\xe9\x83\xbd",
+        "\xce\xb1\xce\xb2", "\xd0\xbc\xd0\xb8\xd1\x80", "\xff", "\xc3", "\xe2\x80\x94", "\xc2\xa0",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "gener", "ational",
+        "A'", "'s", "s's", "happy", "cries", "ties", "hopping", "agreed", "d", "l", "di", "li", "ti",
+    };
+    static const char *const want[] = {
+        "a", "t", "th", "the", "run", "runn", "di", "die", "li", "lie", "ti", "tie", "sky", "ski", "s",
+        "caf", "\xc3\xa9", "e", "fi", "a'", "o'", "don't", "1", "199", "hop", "happi", "cri", "gener",
+        "griffith", "observ", "\xe6\x9d\xb1\xe4\xba\xac", "\xce\xb1", "ab",
+    };
+    static const char *const langs[] = { "english", "none", "english", "none", "porter" };
+    static const char *const stops[] = { NULL, NULL, "the a of 'tis e", "the", "the" };
+    static const int strip[] = { 0, 0, 1, 1, 0 };
+    uint64_t rng = 11;
+    sp_list full = { 0 }, sp = { 0 }, fold = { 0 };
+    char *text = malloc(4096);
+    cr_assert_not_null(text);
+    size_t kept = 0, skipped = 0;
+    for (size_t c = 0; c < sizeof langs / sizeof *langs; c++) {
+        cpq_analysis_cfg cfg;
+        cpq_analysis_cfg_default(&cfg);
+        snprintf(cfg.language, sizeof cfg.language, "%s", langs[c]);
+        cfg.stopwords = stops[c];
+        cfg.strip_accents = strip[c];
+        cpq_analyzer *a, *fa;
+        cr_assert_eq(cpq_analyzer_create(&cfg, &a, NULL), CPQ_OK);
+        snprintf(cfg.language, sizeof cfg.language, "none");
+        cfg.stopwords = NULL;
+        cr_assert_eq(cpq_analyzer_create(&cfg, &fa, NULL), CPQ_OK);
+        for (int it = 0; it < 3000; it++) {
+            size_t len = 0, target = tu_rand(&rng) % 400;
+            while (len < target) {
+                const char *f = frag[tu_rand(&rng) % (sizeof frag / sizeof *frag)];
+                size_t fl = strlen(f);
+                if (len + fl > 4096) break;
+                memcpy(text + len, f, fl);
+                len += fl;
+            }
+            if (tu_rand(&rng) % 4 == 0 && len) len -= tu_rand(&rng) % (len < 5 ? len : 5);
+            cpq_sparse_filter flt;
+            memset(&flt, 0, sizeof flt);
+            char w[6][16];
+            size_t wl[6], nw = tu_rand(&rng) % 6;
+            for (size_t k = 0; k < nw; k++) {
+                snprintf(w[k], sizeof w[k], "%s", want[tu_rand(&rng) % (sizeof want / sizeof *want)]);
+                wl[k] = strlen(w[k]);
+                cpq_sparse_filter_add(&flt, w[k], wl[k]);
+            }
+            full.n = sp.n = fold.n = 0;
+            uint32_t np1, np2, pos0 = (uint32_t)(tu_rand(&rng) % 3 ? 0 : tu_rand(&rng) % 100000);
+            int r1 = cpq_analyze(a, text, len, pos0, sp_collect, &full, &np1);
+            int r2 = cpq_analyze_sparse(a, text, len, pos0, &flt, sp_collect, &sp, &np2);
+            cr_assert_eq(cpq_analyze(fa, text, len, 0, sp_collect, &fold, NULL), CPQ_OK);
+            cr_assert_eq(r1, r2);
+            cr_assert_eq(np1, np2, "%s: end position %u, sparse %u", langs[c], np1, np2);
+            size_t j = 0, fj = 0;
+            for (size_t i = 0; i < full.n; i++) {
+                const sp_tok *f = &full.v[i];
+                while (fj < fold.n && fold.v[fj].start < f->start) fj++;
+                int pass = sp_starts(f, w, wl, nw)
+                           || (fj < fold.n && fold.v[fj].start == f->start && fold.v[fj].end == f->end
+                               && sp_starts(&fold.v[fj], w, wl, nw));
+                if (j < sp.n && sp.v[j].start == f->start) {
+                    const sp_tok *s = &sp.v[j++];
+                    cr_assert(s->end == f->end && s->pos == f->pos && s->len == f->len
+                                  && !memcmp(s->term, f->term, f->len),
+                              "%s: token at %zu differs", langs[c], f->start);
+                    kept++;
+                } else {
+                    cr_assert(!pass, "%s: sparse analysis dropped '%.*s' at %zu", langs[c], (int)f->len, f->term,
+                              f->start);
+                    skipped++;
+                }
+            }
+            cr_assert_eq(j, sp.n, "%s: sparse analysis emitted a token the full one did not", langs[c]);
+        }
+        cpq_analyzer_free(a);
+        cpq_analyzer_free(fa);
+    }
+    cr_assert(kept > 1000 && skipped > 10000, "kept %zu, skipped %zu", kept, skipped);
+    free(full.v);
+    free(sp.v);
+    free(fold.v);
+    free(text);
+}
