@@ -106,6 +106,13 @@ void cpq_pbuf_escape(cpq_pbuf *b, const char *s, size_t n, unsigned flags)
     size_t need;
 
     if (b->err || n == 0) return;
+    /* One pass when the worst case (a byte becomes 4) is small and within
+     * the limit: a snippet is escaped once, not measured first. */
+    if (n <= 65536 && b->len <= b->max && 4 * n <= b->max - b->len) {
+        if (!reserve(b, 4 * n)) return;
+        b->len += cpq_proto_escape(b->p + b->len, 4 * n + 1, s, n, flags);
+        return;
+    }
     need = cpq_proto_escape(NULL, 0, s, n, flags);
     if (!reserve(b, need)) return;
     cpq_proto_escape(b->p + b->len, need + 1, s, n, flags);
