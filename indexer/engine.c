@@ -565,12 +565,15 @@ static it *term_it(engine *en, const cpq_term *t)
     x->text = txt;
     uint32_t nb = cpq_postings_nblocks(&x->pc);
     float ub = 0;
+    term_next(x);
     if (nb <= 1) {
-        /* Exact bound from the block itself, for any k1 and b. */
-        cpq_postings q = x->pc;
+        /* Exact bound from the block itself, for any k1 and b: the one
+         * block term_next just decoded. */
+        uint32_t n = cpq_postings_block_len(&x->pc);
+        const uint32_t *ids = cpq_postings_ids(&x->pc), *tfs = cpq_postings_tfs(&x->pc);
         float m = 0;
-        for (uint32_t d; (d = cpq_postings_next(&q)) != CPQ_END;) {
-            float s = bm25(en, x->idf, cpq_postings_tf(&q), cpq_index_passage_len(en->ix, d));
+        for (uint32_t i = 0; i < n; i++) {
+            float s = bm25(en, x->idf, tfs[i], cpq_index_passage_len(en->ix, ids[i]));
             if (s > m) m = s;
         }
         x->single_bound = ub = cpq_round_up(m);
@@ -581,7 +584,6 @@ static it *term_it(engine *en, const cpq_term *t)
         }
     }
     x->ub = ub;
-    term_next(x);
     return x;
 }
 
