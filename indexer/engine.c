@@ -1025,10 +1025,17 @@ static void run_disjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
     for (size_t i = 0; i < ns; i++) it_seek(ord[i], 0);
     /* cppcheck-suppress uninitvar ; ord[0..ns) was filled above */
     qsort(ord, ns, sizeof *ord, cmp_ub_asc);
+    /* Each list's clause; a repeated word's clauses share one iterator
+     * (build_root), so each takes the next clause not yet taken. */
     size_t slot[CPQ_QUERY_MAX_TERMS];
+    unsigned char taken[CPQ_QUERY_MAX_TERMS] = { 0 };
     for (size_t i = 0; i < ns; i++)
         for (size_t j = 0; j < n; j++)
-            if (kids[j] == ord[i]) slot[i] = j;
+            if (kids[j] == ord[i] && occ[j] == CPQ_OCCUR_SHOULD && !taken[j]) {
+                slot[i] = j;
+                taken[j] = 1;
+                break;
+            }
     float cum[CPQ_QUERY_MAX_TERMS];
     for (size_t i = 0; i < ns; i++) cum[i] = (i ? cum[i - 1] : 0) + ord[i]->ub;
     uint32_t *warm = NULL;
@@ -1296,13 +1303,13 @@ static int build_root(engine *en, const cpq_query *q, it **kids, cpq_occur *occ,
     *has_must = 0;
     for (size_t i = 0; i < root->nchildren; i++) {
         const cpq_qnode *c = &root->children[i];
-        /* A required word the query repeats ("+to +be +or +not +to +be")
-         * shares the first one's cursor: aligned once, still scored once
-         * per clause, so the scores do not change. */
+        /* A word the query repeats ("+to +be +or +not +to +be", "to be or
+         * not to be") shares the first one's cursor: aligned once, still
+         * scored once per clause, so the scores do not change. */
         it *k = NULL;
-        if (c->kind == CPQ_Q_TERM && c->occur == CPQ_OCCUR_MUST)
+        if (c->kind == CPQ_Q_TERM && c->occur != CPQ_OCCUR_MUST_NOT)
             for (size_t j = 0; j < *nk && !k; j++)
-                if (occ[j] == CPQ_OCCUR_MUST && kids[j]->kind == IT_TERM && kids[j]->node
+                if (occ[j] == c->occur && kids[j]->kind == IT_TERM && kids[j]->node
                     && kids[j]->node->kind == CPQ_Q_TERM && kids[j]->node->terms[0].len == c->terms[0].len
                     && !memcmp(kids[j]->node->terms[0].bytes, c->terms[0].bytes, c->terms[0].len))
                     k = kids[j];

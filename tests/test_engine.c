@@ -330,7 +330,7 @@ Test(engine, unions_intersections_phrases)
         "\"w0a w1a\"", "\"w1a w0a w0a\"", "\"w0a w1a w0a w1a\"", "w0a NEAR/2 w3a", "\"w0a w1a\" NEAR/5 w2a", "w1* w2a", "+w3* -w30a",
         "(w1a OR w2a) AND w3a", "w1a AND (w2a OR w5a) NOT w7a", "café naïve", "東京", "w99a nosuchword",
         "+nosuchword w1a", "w0as w0aing", "+\"w0a w1a\" +w2a", "+w5a +(w0a NEAR/3 w1a) w2a",
-        "+\"w1a w0a\" +\"w0a w1a\" -w3a", "+w0a +w1a +w0a w2a +w1a", "2015 résumé w4a", "w2a OR w4a OR w6a OR w8a OR w10a OR w12a",
+        "+\"w1a w0a\" +\"w0a w1a\" -w3a", "+w0a +w1a +w0a w2a +w1a", "w0a w1a w0a w5a w1a w0a", "w3a w3a -w1a w3a", "2015 résumé w4a", "w2a OR w4a OR w6a OR w8a OR w10a OR w12a",
     };
     for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
         check_query(qs[i], 0, 0, 10, 0, CPQ_BM25_K1, CPQ_BM25_B);
