@@ -1846,3 +1846,45 @@ Test(rw, unknown_keywords_and_mixed_lines)
         if (json) cr_assert(json_line_ok(wb.p, wb.len));
     }
 }
+
+/* Numbers in replies are written without printf where they can be; a
+ * double must still read exactly as printf's %.6g: random floats of every
+ * magnitude (scores are floats), values at rounding boundaries, signs. */
+Test(rw, doubles_print_as_printf_g6)
+{
+    cpq_pbuf b;
+    char want[64];
+    uint64_t s = 42;
+    static const double edge[] = {
+        0, 1, -1, 0.5, 0.1, 0.001, 0.000999999, 9.999995, 9.9999949, 99999.95, 99999.949, 99999.5,
+        12345.65, 1.234565, 0.00123456, 1e5, 1e-4, 123456, 2.3, 1.0 / 3, 7.0000005, 0.0015, 5e-324, 1e300,
+    };
+    cpq_pbuf_init(&b, 1 << 20);
+    for (size_t i = 0; i < 400000; i++) {
+        double v;
+        if (i < sizeof edge / sizeof edge[0]) {
+            v = edge[i];
+        } else {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            uint64_t r = s;
+            /* floats as scores are, and doubles, over 1e-5 .. 1e6 */
+            static const double p10[] = { 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 1e1, 1e2, 1e3, 1e4, 1e5 };
+            v = (1 + 9 * ((double)(r >> 11) / 9007199254740992.0)) * p10[(r >> 4) % 11];
+            if (r & 1) v = (double)(float)v;
+            if (r & 2) v = -v;
+            if ((r >> 2) % 16 == 0) v = floor(v * 100000 + 0.5) / 100000 + 0.0000005; /* near a boundary */
+        }
+        cpq_rw w;
+        b.len = 0;
+        cpq_rw_begin(&w, &b, 0, NULL);
+        cpq_rw_ok(&w);
+        cpq_rw_dbl(&w, "x", v);
+        cpq_rw_end(&w);
+        snprintf(want, sizeof want, "OK x=%.6g\n", v);
+        cr_assert(b.len == strlen(want) && !memcmp(b.p, want, b.len), "%.17g: got %.*s, printf %s", v,
+                  (int)b.len, b.p, want);
+    }
+    cpq_pbuf_free(&b);
+}
