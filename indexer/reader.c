@@ -591,16 +591,49 @@ int cpq_index_term(const cpq_index *ix, const char *term, size_t len, cpq_term *
     if (len == 0 || len > CPQ_TERM_MAX || ix->info.terms == 0) return CPQ_ENOTFOUND;
     uint64_t blk;
     if (find_block(ix, term, len, &blk)) return CPQ_ECORRUPT;
-    cpq_term_iter it;
-    memset(&it, 0, sizeof it);
-    it.ix = ix;
-    iter_at_block(&it, blk);
-    for (int i = 0; i < CPQ_TERMS_PER_BLOCK; i++) {
-        int rc = iter_step(&it, out);
-        if (rc) return rc;
-        int c = cmp_bytes(out->text, out->len, term, len);
-        if (c == 0) return CPQ_OK;
+    /* Scan the block: each entry shares `pre` bytes with the one before,
+     * which shared `match` bytes with the key, so the comparison starts at
+     * the smaller of the two; nothing is copied out but the term found. */
+    const uint8_t *p = ix->s[CPQ_SEC_TERMS].p, *k = (const uint8_t *)term;
+    uint64_t n = ix->s[CPQ_SEC_TERMS].len;
+    const uint8_t *r = ix->s[CPQ_SEC_TERMINDEX].p + blk * CPQ_TERMINDEX_ENTRY;
+    uint64_t o = cpq_get32(r), post = cpq_get64(r + 8), pos = cpq_get64(r + 16);
+    uint64_t ord = blk * CPQ_TERMS_PER_BLOCK;
+    uint8_t cur[CPQ_TERM_MAX];
+    size_t tl = 0, match = 0;
+    for (int i = 0; i < CPQ_TERMS_PER_BLOCK && ord < ix->info.terms; i++, ord++) {
+        if (o > n || n - o < 2) return CPQ_ECORRUPT;
+        size_t pre = p[o], suf = p[o + 1];
+        if ((i == 0 && pre) || pre > tl || pre + suf > CPQ_TERM_MAX || pre + suf == 0 || n - o - 2 < suf)
+            return CPQ_ECORRUPT;
+        memcpy(cur + pre, p + o + 2, suf);
+        tl = pre + suf;
+        o += 2 + suf;
+        uint64_t df, pl, ql;
+        if (vget(p, n, &o, &df) || vget(p, n, &o, &pl) || vget(p, n, &o, &ql)) return CPQ_ECORRUPT;
+        if (df == 0 || df > ix->info.passages || post > ix->s[CPQ_SEC_POSTINGS].len
+            || pl > ix->s[CPQ_SEC_POSTINGS].len - post || pos > ix->s[CPQ_SEC_POSITIONS].len
+            || ql > ix->s[CPQ_SEC_POSITIONS].len - pos)
+            return CPQ_ECORRUPT;
+        size_t j = pre < match ? pre : match;
+        while (j < tl && j < len && cur[j] == k[j]) j++;
+        match = j;
+        int c = j < tl && j < len ? (cur[j] < k[j] ? -1 : 1) : (tl > len) - (tl < len);
         if (c > 0) return CPQ_ENOTFOUND;
+        if (c == 0) {
+            out->ord = (uint32_t)ord;
+            out->df = (uint32_t)df;
+            out->post_off = post;
+            out->post_len = pl;
+            out->pos_off = pos;
+            out->pos_len = ql;
+            out->len = (uint32_t)tl;
+            memcpy(out->text, cur, tl);
+            out->text[tl] = 0;
+            return CPQ_OK;
+        }
+        post += pl;
+        pos += ql;
     }
     return CPQ_ENOTFOUND;
 }

@@ -289,6 +289,45 @@ Test(builder, analysed_terms_are_found)
     cr_assert_eq(cpq_index_term(ix, "", 0, &t), CPQ_ENOTFOUND);
 }
 
+/* Exact lookup against the dictionary walked in order: every term is found
+ * with the iterator's fields, and keys around it (one byte more, one byte
+ * less, the last byte changed) are found only when they are terms. */
+Test(builder, every_term_found_exactly)
+{
+    static cpq_term all[60000];
+    size_t n = 0;
+    cpq_term_iter it;
+    cpq_term t, u;
+    cr_assert_eq(cpq_index_prefix(ix, "", 0, &it), CPQ_OK);
+    while (n < sizeof all / sizeof all[0] && cpq_term_iter_next(&it, &all[n]) == CPQ_OK) n++;
+    cr_assert(n > 100 && n < sizeof all / sizeof all[0], "%zu terms", n);
+    for (size_t i = 0; i < n; i++) {
+        const cpq_term *w = &all[i];
+        cr_assert_eq(cpq_index_term(ix, w->text, w->len, &t), CPQ_OK, "'%s' not found", w->text);
+        cr_assert(t.ord == w->ord && t.df == w->df && t.post_off == w->post_off && t.post_len == w->post_len
+                      && t.pos_off == w->pos_off && t.pos_len == w->pos_len && t.len == w->len
+                      && !strcmp(t.text, w->text),
+                  "'%s' found with other fields", w->text);
+        char key[CPQ_TERM_MAX + 2];
+        for (int v = 0; v < 4; v++) {
+            size_t kl = w->len;
+            memcpy(key, w->text, kl);
+            if (v == 0 && kl < CPQ_TERM_MAX) key[kl++] = '~';
+            else if (v == 1 && kl > 1) kl--;
+            else if (v == 2) key[kl - 1] = (char)(key[kl - 1] + 1);
+            else if (v == 3) key[kl - 1] = (char)(key[kl - 1] - 1);
+            else continue;
+            key[kl] = 0;
+            int rc = cpq_index_term(ix, key, kl, &u);
+            int present = 0;   /* the neighbours are within a few places of w */
+            for (size_t j = i > 300 ? i - 300 : 0; j < n && j < i + 300 && !present; j++)
+                present = all[j].len == kl && !memcmp(all[j].text, key, kl);
+            cr_assert_eq(rc, present ? CPQ_OK : CPQ_ENOTFOUND, "lookup of '%s' near '%s'", key, w->text);
+            if (present) cr_assert(u.len == kl && !memcmp(u.text, key, kl));
+        }
+    }
+}
+
 Test(builder, jsonl_records_and_ids)
 {
     /* Title and text are joined by a blank line; ids come from _id. */
