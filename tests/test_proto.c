@@ -1874,7 +1874,7 @@ Test(rw, doubles_print_as_printf_g6)
             v = (1 + 9 * ((double)(r >> 11) / 9007199254740992.0)) * p10[(r >> 4) % 11];
             if (r & 1) v = (double)(float)v;
             if (r & 2) v = -v;
-            if ((r >> 2) % 16 == 0) v = floor(v * 100000 + 0.5) / 100000 + 0.0000005; /* near a boundary */
+            if ((r >> 2) % 16 == 0) v = (double)(int64_t)(v * 100000 + 0.5) / 100000 + 0.0000005; /* near a boundary */
         }
         cpq_rw w;
         b.len = 0;
