@@ -21,6 +21,7 @@
 #   CPQ_LOAD_DURATION=5            measured seconds per run (after 1 s warm-up)
 #   CPQ_LOAD_THREADS=              cpqd --threads (default: cpqd's, one per CPU it may use)
 #   CPQ_LOAD_PIN=1                 PING: generator on CPU 0, servers on CPUs 1..n-1 (0: no pinning)
+#   CPQ_LOAD_ROUNDS=3              PING: runs per server and row, taking turns; the median is shown
 #   CPQ_LOAD_GEN_THREADS=1         load generator threads
 #   CPQ_LOAD_SEARCH_OPTS=          options for every SEARCH (e.g. ":snippet=0")
 #   CPQ_LOAD_QUERIES=FILE          default ../shared/bench/queries-aol.jsonl
@@ -45,6 +46,7 @@ gen_threads=${CPQ_LOAD_GEN_THREADS:-1}
 search_opts=${CPQ_LOAD_SEARCH_OPTS:-}
 index=${CPQ_LOAD_INDEX:-/tmp/cpq-load/gcide.cpqx}
 out=${CPQ_BENCH_OUT:-}
+rounds=${CPQ_LOAD_ROUNDS:-3}
 ncpu=$(nproc)
 pin=${CPQ_LOAD_PIN:-1}
 [ "$ncpu" -ge 2 ] || pin=0
@@ -127,14 +129,26 @@ run() { # key, server pid, then load arguments
         'BEGIN { if (r > 0) printf "%.1f", t / hz * 1e6 / (r * (d + 1)); else printf "-" }')
 }
 
+# Copy the median round of key's rounds (by rate) to key itself.
+median() {
+    local key=$1 i m
+    m=$(for ((i = 1; i <= rounds; i++)); do echo "${rps[$key $i]} $i"; done | sort -n | awk -v n="$rounds" 'NR == int((n + 1) / 2) { print $2 }')
+    rps[$key]=${rps[$key $m]} p50[$key]=${p50[$key $m]} p99[$key]=${p99[$key $m]} errs[$key]=${errs[$key $m]} cpu[$key]=${cpu[$key $m]}
+}
+
 for c in $conns; do
     pinned=("${gen_pin[@]}")
-    run "cpq ping $c 1" "$cpid1" --port "$cport1" --conns "$c" --pipeline 1
-    run "cpq ping $c 16" "$cpid1" --port "$cport1" --conns "$c" --pipeline 16
-    if [ -n "$rport" ]; then
-        run "redis ping $c 1" "$rpid" --port "$rport" --proto redis --conns "$c" --pipeline 1
-        run "redis ping $c 16" "$rpid" --port "$rport" --proto redis --conns "$c" --pipeline 16
-    fi
+    # The two servers take turns, rounds times; each row shows its median
+    # round (rates on this shared machine move by tens of percent between
+    # runs a few seconds apart).
+    for d in 1 16; do
+        for ((i = 1; i <= rounds; i++)); do
+            run "cpq ping $c $d $i" "$cpid1" --port "$cport1" --conns "$c" --pipeline "$d"
+            [ -n "$rport" ] && run "redis ping $c $d $i" "$rpid" --port "$rport" --proto redis --conns "$c" --pipeline "$d"
+        done
+        median "cpq ping $c $d"
+        [ -n "$rport" ] && median "redis ping $c $d"
+    done
     pinned=()
     run "cpq search $c 1" "$cpid" --port "$cport" --conns "$c" --pipeline 1 --mode search \
         --queries "$queries" --search-opts "$search_opts"
@@ -147,9 +161,9 @@ ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { print
 {
     echo
     if [ "$pin" = 1 ]; then
-        echo "### PING, requests/s (p50 / p99 ms; server CPU us per request) - generator on CPU 0, servers on CPUs 1-$((ncpu - 1)); same run"
+        echo "### PING, requests/s (p50 / p99 ms; server CPU us per request) - generator on CPU 0, servers on CPUs 1-$((ncpu - 1)); median of $rounds alternating runs"
     else
-        echo "### PING, requests/s (p50 / p99 ms; server CPU us per request) - no pinning; same run"
+        echo "### PING, requests/s (p50 / p99 ms; server CPU us per request) - no pinning; median of $rounds alternating runs"
     fi
     echo
     echo "| conns | depth | cpqd ($workers1 worker(s)) | redis-server | cpqd/redis |"
