@@ -859,6 +859,7 @@ int cpq_query_parse(const char *text, size_t len, cpq_analyzer *an, cpq_analyzer
     /* The parser lives on the stack; its 6 KiB term buffer is filled
      * before it is read, so only the fields before it are zeroed. */
     memset(p, 0, offsetof(qparser, tmp));
+    p->ntmp = 0;
     q = calloc(1, sizeof *q);
     if (!q) {
         rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory while parsing the query");
