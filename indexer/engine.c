@@ -136,7 +136,6 @@ static void *en_alloc(engine *en, size_t n)
 static void en_free(engine *en)
 {
     for (size_t i = 0; i < en->nits; i++) free(en->its[i]->pos);
-    free(en->its);
     for (size_t i = 0; i < en->nallocs; i++) free(en->allocs[i]);
     free(en->allocs);
 }
@@ -525,10 +524,11 @@ static float it_score(it *x)
 
 static it *new_it(engine *en, int kind)
 {
-    if (en->nits == en->itcap) {
-        size_t nc = en->itcap ? en->itcap * 2 : 32;
-        it **ni = realloc(en->its, nc * sizeof *ni);
-        if (!ni) { en->oom = 1; return NULL; }
+    if (en->nits == en->itcap) {   /* the list lives in the arena too */
+        size_t nc = en->itcap ? en->itcap * 2 : 16;
+        it **ni = en_alloc_raw(en, nc * sizeof *ni);
+        if (!ni) return NULL;
+        if (en->nits) memcpy(ni, en->its, en->nits * sizeof *ni);
         en->its = ni;
         en->itcap = nc;
     }
@@ -1346,11 +1346,12 @@ int cpq_search(const cpq_index *ix, const cpq_query *q, const cpq_search_opts *o
     r.group = !!(o.flags & CPQ_SEARCH_GROUP);
     r.top.k = (size_t)o.offset + o.limit;
     r.prune = !(o.flags & (CPQ_SEARCH_EXACT_COUNT | CPQ_SEARCH_EXHAUSTIVE)) && r.top.k > 0;
-    r.top.h = malloc((r.top.k ? r.top.k : 1) * sizeof *r.top.h);
+    /* All of a search's working memory comes from the engine's arena. */
+    r.top.h = en_alloc_raw(&en, (r.top.k ? r.top.k : 1) * sizeof *r.top.h);
     size_t n = cpq_query_root(q)->nchildren;
-    it **kids = calloc(n ? n : 1, sizeof *kids);
-    cpq_occur *occ = calloc(n ? n : 1, sizeof *occ);
-    float *contrib = calloc(n ? n : 1, sizeof *contrib);
+    it **kids = en_alloc(&en, (n ? n : 1) * sizeof *kids);
+    cpq_occur *occ = en_alloc(&en, (n ? n : 1) * sizeof *occ);
+    float *contrib = en_alloc(&en, (n ? n : 1) * sizeof *contrib);
     if (!r.top.h || !kids || !occ || !contrib) { rc = cpq_err_set(e, CPQ_ENOMEM, "out of memory"); goto done; }
 
     size_t nk;
@@ -1385,10 +1386,6 @@ int cpq_search(const cpq_index *ix, const cpq_query *q, const cpq_search_opts *o
     res->work = en.work;
 done:
     en_free(&en);
-    free(r.top.h);
-    free(kids);
-    free(occ);
-    free(contrib);
     if (rc) cpq_results_free(res);
     return rc;
 }

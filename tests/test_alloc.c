@@ -217,7 +217,9 @@ Test(alloc, every_allocation_can_fail)
         cr_assert_eq(live, 0, "allocation %ld failing: %ld allocations leaked", n, live);
         if (!failed_one) { total = count; break; }
     }
-    cr_assert_gt(total, 50, "the cycle made only %ld allocations: is the harness armed?", total);
+    /* A search allocates little now (its arena starts on the stack), but a
+     * cycle still makes dozens: far fewer means the harness is not armed. */
+    cr_assert_gt(total, 20, "the cycle made only %ld allocations: is the harness armed?", total);
     cr_log_info("alloc: %ld allocation sites of a cycle each failed once, no crash, no leak", total);
 #endif
 }
