@@ -57,8 +57,10 @@ grep -q '^OK hits=' "$T/want" || fail "the reference daemon does not answer"
 kill -TERM "$PID"; wait "$PID"; PID=""
 
 for every in 3 13 101; do
-    start CPQ_FAILMALLOC_DELAY_MS=500 CPQ_FAILMALLOC_FOR_MS=2500 CPQ_FAILMALLOC_EVERY="$every" LD_PRELOAD="$SO"
-    sleep 0.6
+    # Failures start 1.5 s after exec: cpqd must be listening by then (it is
+    # in a few ms, but a loaded CI machine once took over 0.5 s).
+    start CPQ_FAILMALLOC_DELAY_MS=1500 CPQ_FAILMALLOC_FOR_MS=2500 CPQ_FAILMALLOC_EVERY="$every" LD_PRELOAD="$SO"
+    sleep 1.6
     n=0
     while [ $n -lt 10 ]; do
         nc -q1 -w5 127.0.0.1 "$PORT" <"$T/batch" >/dev/null 2>&1 || true
