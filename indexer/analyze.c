@@ -888,14 +888,47 @@ static int sparse_block(cpq_analyzer *a, const cpq_sparse_filter *flt, const uns
 }
 #endif
 
+/* The byte at s[*ip] is not ASCII: scan the CJK run or word it starts, or
+ * step over it (a separator, or invalid UTF-8).  Shared by both loops;
+ * inlined, so flt == NULL costs cpq_analyze nothing. */
+static inline int scan_other(cpq_analyzer *a, const unsigned char *s, size_t len, size_t *ip,
+                             uint32_t *pos, cpq_token_fn fn, void *ctx, const cpq_sparse_filter *flt)
+{
+    int32_t cp;
+    size_t m = utf8_decode(s + *ip, len - *ip, &cp);
+    int k;
+
+    if (!m) {
+        (*ip)++;
+        return CPQ_OK;
+    }
+    k = cp_kind(cp);
+    if (k == K_CJK || k == K_CJK_EXT)
+        return scan_cjk(a, s, len, ip, cp, m, pos, fn, ctx);
+    if (k == K_LETTER || k == K_NUMBER || k == K_MARK)
+        return scan_word(a, s, len, ip, pos, fn, ctx, flt);
+    *ip += m;
+    return CPQ_OK;
+}
+
+/* The end of both loops: emit what waits for its stem (unless the loop
+ * failed or was stopped, then drop it). */
+static int analyze_finish(cpq_analyzer *a, int rc, uint32_t *pos, cpq_token_fn fn, void *ctx)
+{
+    if (rc == CPQ_OK)
+        rc = flush_all(a, pos, fn, ctx);
+    a->pend_n = 0;
+    a->pend_head = a->cur;
+    return rc;
+}
+
 int cpq_analyze(cpq_analyzer *a, const char *text, size_t len, uint32_t pos0,
                 cpq_token_fn fn, void *ctx, uint32_t *npos)
 {
     const unsigned char *s = (const unsigned char *)text;
     uint32_t pos = pos0;
-    size_t i = 0, m;
-    int32_t cp;
-    int rc = CPQ_OK, k;
+    size_t i = 0;
+    int rc = CPQ_OK;
 
     while (i < len) {
 #ifdef SWAR
@@ -918,26 +951,12 @@ int cpq_analyze(cpq_analyzer *a, const char *text, size_t len, uint32_t pos0,
             }
             rc = scan_word(a, s, len, &i, &pos, fn, ctx, NULL);
         } else {
-            m = utf8_decode(s + i, len - i, &cp);
-            if (!m) {
-                i++;
-                continue;
-            }
-            k = cp_kind(cp);
-            if (k == K_CJK || k == K_CJK_EXT)
-                rc = scan_cjk(a, s, len, &i, cp, m, &pos, fn, ctx);
-            else if (k == K_LETTER || k == K_NUMBER || k == K_MARK)
-                rc = scan_word(a, s, len, &i, &pos, fn, ctx, NULL);
-            else
-                i += m;
+            rc = scan_other(a, s, len, &i, &pos, fn, ctx, NULL);
         }
         if (rc)
             break;
     }
-    if (rc == CPQ_OK)
-        rc = flush_all(a, &pos, fn, ctx);
-    a->pend_n = 0;               /* after an error or a stop: drop what waits */
-    a->pend_head = a->cur;
+    rc = analyze_finish(a, rc, &pos, fn, ctx);
     if (npos)
         *npos = pos;
     return rc;
@@ -952,8 +971,7 @@ static int analyze_sparse(cpq_analyzer *a, const cpq_sparse_filter *flt, const u
                           size_t len, uint32_t *pos, cpq_token_fn fn, void *ctx)
 {
     size_t i = 0, m;
-    int32_t cp;
-    int rc = CPQ_OK, k;
+    int rc = CPQ_OK;
 
     while (i < len) {
 #ifdef SWAR
@@ -973,27 +991,12 @@ static int analyze_sparse(cpq_analyzer *a, const cpq_sparse_filter *flt, const u
             }
             rc = scan_word(a, s, len, &i, pos, fn, ctx, flt);
         } else {
-            m = utf8_decode(s + i, len - i, &cp);
-            if (!m) {
-                i++;
-                continue;
-            }
-            k = cp_kind(cp);
-            if (k == K_CJK || k == K_CJK_EXT)
-                rc = scan_cjk(a, s, len, &i, cp, m, pos, fn, ctx);
-            else if (k == K_LETTER || k == K_NUMBER || k == K_MARK)
-                rc = scan_word(a, s, len, &i, pos, fn, ctx, flt);
-            else
-                i += m;
+            rc = scan_other(a, s, len, &i, pos, fn, ctx, flt);
         }
         if (rc)
             break;
     }
-    if (rc == CPQ_OK)
-        rc = flush_all(a, pos, fn, ctx);
-    a->pend_n = 0;               /* after an error or a stop: drop what waits */
-    a->pend_head = a->cur;
-    return rc;
+    return analyze_finish(a, rc, pos, fn, ctx);
 }
 
 int cpq_analyze_sparse(cpq_analyzer *a, const char *text, size_t len, uint32_t pos0,
