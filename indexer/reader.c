@@ -530,6 +530,29 @@ static void iter_at_block(cpq_term_iter *it, uint64_t k)
 }
 
 /* Decode the next term into t; CPQ_ENOTFOUND past the last term. */
+/* A term entry's counts are sound: df in range, its postings and positions
+ * inside their sections. */
+static int term_counts_ok(const cpq_index *ix, uint64_t df, uint64_t post, uint64_t pl, uint64_t pos, uint64_t ql)
+{
+    return df != 0 && df <= ix->info.passages && post <= ix->s[CPQ_SEC_POSTINGS].len
+           && pl <= ix->s[CPQ_SEC_POSTINGS].len - post && pos <= ix->s[CPQ_SEC_POSITIONS].len
+           && ql <= ix->s[CPQ_SEC_POSITIONS].len - pos;
+}
+
+static void term_fill(cpq_term *t, uint64_t ord, uint64_t df, uint64_t post, uint64_t pl, uint64_t pos, uint64_t ql,
+                      const char *text, size_t len)
+{
+    t->ord = (uint32_t)ord;
+    t->df = (uint32_t)df;
+    t->post_off = post;
+    t->post_len = pl;
+    t->pos_off = pos;
+    t->pos_len = ql;
+    t->len = (uint32_t)len;
+    memcpy(t->text, text, len);
+    t->text[len] = 0;
+}
+
 static int iter_step(cpq_term_iter *it, cpq_term *t)
 {
     const cpq_index *ix = it->ix;
@@ -537,20 +560,10 @@ static int iter_step(cpq_term_iter *it, cpq_term *t)
     int first = it->ord % CPQ_TERMS_PER_BLOCK == 0;
     if (first) iter_at_block(it, it->ord / CPQ_TERMS_PER_BLOCK);
     uint64_t df, pl, ql;
-    if (term_entry(ix, &it->off, it->cur, &it->curlen, first, &df, &pl, &ql)) return CPQ_ECORRUPT;
-    if (df == 0 || df > ix->info.passages || pl > ix->s[CPQ_SEC_POSTINGS].len - it->post_off ||
-        it->post_off > ix->s[CPQ_SEC_POSTINGS].len || ql > ix->s[CPQ_SEC_POSITIONS].len - it->pos_off ||
-        it->pos_off > ix->s[CPQ_SEC_POSITIONS].len)
+    if (term_entry(ix, &it->off, it->cur, &it->curlen, first, &df, &pl, &ql)
+        || !term_counts_ok(ix, df, it->post_off, pl, it->pos_off, ql))
         return CPQ_ECORRUPT;
-    t->ord = it->ord;
-    t->df = (uint32_t)df;
-    t->post_off = it->post_off;
-    t->post_len = pl;
-    t->pos_off = it->pos_off;
-    t->pos_len = ql;
-    t->len = (uint32_t)it->curlen;
-    memcpy(t->text, it->cur, it->curlen);
-    t->text[it->curlen] = 0;
+    term_fill(t, it->ord, df, it->post_off, pl, it->pos_off, ql, it->cur, it->curlen);
     it->post_off += pl;
     it->pos_off += ql;
     it->ord++;
@@ -594,42 +607,24 @@ int cpq_index_term(const cpq_index *ix, const char *term, size_t len, cpq_term *
     /* Scan the block: each entry shares `pre` bytes with the one before,
      * which shared `match` bytes with the key, so the comparison starts at
      * the smaller of the two; nothing is copied out but the term found. */
-    const uint8_t *p = ix->s[CPQ_SEC_TERMS].p, *k = (const uint8_t *)term;
-    uint64_t n = ix->s[CPQ_SEC_TERMS].len;
+    const uint8_t *k = (const uint8_t *)term;
     const uint8_t *r = ix->s[CPQ_SEC_TERMINDEX].p + blk * CPQ_TERMINDEX_ENTRY;
     uint64_t o = cpq_get32(r), post = cpq_get64(r + 8), pos = cpq_get64(r + 16);
     uint64_t ord = blk * CPQ_TERMS_PER_BLOCK;
-    uint8_t cur[CPQ_TERM_MAX];
+    char cur[CPQ_TERM_MAX];
     size_t tl = 0, match = 0;
     for (int i = 0; i < CPQ_TERMS_PER_BLOCK && ord < ix->info.terms; i++, ord++) {
-        if (o > n || n - o < 2) return CPQ_ECORRUPT;
-        size_t pre = p[o], suf = p[o + 1];
-        if ((i == 0 && pre) || pre > tl || pre + suf > CPQ_TERM_MAX || pre + suf == 0 || n - o - 2 < suf)
-            return CPQ_ECORRUPT;
-        memcpy(cur + pre, p + o + 2, suf);
-        tl = pre + suf;
-        o += 2 + suf;
         uint64_t df, pl, ql;
-        if (vget(p, n, &o, &df) || vget(p, n, &o, &pl) || vget(p, n, &o, &ql)) return CPQ_ECORRUPT;
-        if (df == 0 || df > ix->info.passages || post > ix->s[CPQ_SEC_POSTINGS].len
-            || pl > ix->s[CPQ_SEC_POSTINGS].len - post || pos > ix->s[CPQ_SEC_POSITIONS].len
-            || ql > ix->s[CPQ_SEC_POSITIONS].len - pos)
+        size_t pre = o < ix->s[CPQ_SEC_TERMS].len ? ix->s[CPQ_SEC_TERMS].p[o] : 0;  /* checked next */
+        if (term_entry(ix, &o, cur, &tl, i == 0, &df, &pl, &ql) || !term_counts_ok(ix, df, post, pl, pos, ql))
             return CPQ_ECORRUPT;
         size_t j = pre < match ? pre : match;
-        while (j < tl && j < len && cur[j] == k[j]) j++;
+        while (j < tl && j < len && (uint8_t)cur[j] == k[j]) j++;
         match = j;
-        int c = j < tl && j < len ? (cur[j] < k[j] ? -1 : 1) : (tl > len) - (tl < len);
+        int c = j < tl && j < len ? ((uint8_t)cur[j] < k[j] ? -1 : 1) : (tl > len) - (tl < len);
         if (c > 0) return CPQ_ENOTFOUND;
         if (c == 0) {
-            out->ord = (uint32_t)ord;
-            out->df = (uint32_t)df;
-            out->post_off = post;
-            out->post_len = pl;
-            out->pos_off = pos;
-            out->pos_len = ql;
-            out->len = (uint32_t)tl;
-            memcpy(out->text, cur, tl);
-            out->text[tl] = 0;
+            term_fill(out, ord, df, post, pl, pos, ql, cur, tl);
             return CPQ_OK;
         }
         post += pl;
