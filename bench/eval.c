@@ -230,10 +230,7 @@ static int ranker_create(const cpq_index *ix, float k1, float b, int dup_sum, ra
     r->dup_sum = dup_sum;
     int rc = cpq_analyzer_create(&r->info->analysis, &r->an, e);
     if (rc) goto fail;
-    cpq_analysis_cfg pc = r->info->analysis;
-    snprintf(pc.language, sizeof pc.language, "none");
-    pc.stopwords = NULL;
-    if ((rc = cpq_analyzer_create(&pc, &r->pan, e))) goto fail;
+    if ((rc = cpq_analyzer_create_prefix(&r->info->analysis, &r->pan, e))) goto fail;
     size_t np = (size_t)r->info->passages, nd = (size_t)r->info->docs;
     r->pdoc = malloc((np ? np : 1) * sizeof *r->pdoc);
     r->pscore = calloc(np ? np : 1, sizeof *r->pscore);

@@ -45,12 +45,9 @@ int main(int argc, char **argv)
         return 1;
     }
     const cpq_index_info *info = cpq_index_get_info(ix);
-    cpq_analysis_cfg pcfg = info->analysis;
-    snprintf(pcfg.language, sizeof pcfg.language, "none");
-    pcfg.stopwords = NULL;
     cpq_analyzer *an = NULL, *pan = NULL;
     int rc = 1;
-    if (cpq_analyzer_create(&info->analysis, &an, &e) != CPQ_OK || cpq_analyzer_create(&pcfg, &pan, &e) != CPQ_OK) {
+    if (cpq_analyzer_create(&info->analysis, &an, &e) != CPQ_OK || cpq_analyzer_create_prefix(&info->analysis, &pan, &e) != CPQ_OK) {
         fprintf(stderr, "%s: %s\n", prog, e.msg);
         goto done;
     }

@@ -168,11 +168,8 @@ int main(int argc, char **argv)
         goto done;
     }
     const cpq_index_info *info = cpq_index_get_info(ix);
-    cpq_analysis_cfg pcfg = info->analysis;
-    snprintf(pcfg.language, sizeof pcfg.language, "none");
-    pcfg.stopwords = NULL;
     if (cpq_analyzer_create(&info->analysis, &c.an, &e) != CPQ_OK
-        || cpq_analyzer_create(&pcfg, &c.pan, &e) != CPQ_OK) {
+        || cpq_analyzer_create_prefix(&info->analysis, &c.pan, &e) != CPQ_OK) {
         fprintf(stderr, "%s: analyser: %s\n", prog, e.msg);
         goto done;
     }

@@ -55,11 +55,8 @@ static int bind_gen(cpqd_cmd *c, cpqd_gen *g)
     cpq_fetch *f = NULL;
     cpq_errinfo e;
     memset(&e, 0, sizeof e);
-    cpq_analysis_cfg pc = g->info->analysis;
-    snprintf(pc.language, sizeof pc.language, "none");
-    pc.stopwords = NULL;
     if (cpq_analyzer_create(&g->info->analysis, &an, &e) != CPQ_OK
-        || cpq_analyzer_create(&pc, &pan, &e) != CPQ_OK || cpq_fetch_create(g->ix, &f) != CPQ_OK) {
+        || cpq_analyzer_create_prefix(&g->info->analysis, &pan, &e) != CPQ_OK || cpq_fetch_create(g->ix, &f) != CPQ_OK) {
         cpqd_error("generation %llu: cannot set up a worker: %s", (unsigned long long)g->num,
                    e.msg[0] ? e.msg : "out of memory");
         cpq_analyzer_free(an);

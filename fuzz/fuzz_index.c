@@ -27,11 +27,9 @@ static void exercise(const cpq_index *ix)
             for (uint32_t d; (d = cpq_postings_next(&p)) != CPQ_END;) cpq_postings_positions(&p, pos, 64);
         }
     cpq_analyzer *an = NULL, *pan = NULL;
-    cpq_analysis_cfg c = cpq_index_get_info(ix)->analysis;
-    if (cpq_analyzer_create(&c, &an, NULL) == CPQ_OK) {
-        snprintf(c.language, sizeof c.language, "none");
-        c.stopwords = NULL;
-        if (cpq_analyzer_create(&c, &pan, NULL) == CPQ_OK) {
+    const cpq_analysis_cfg *c = &cpq_index_get_info(ix)->analysis;
+    if (cpq_analyzer_create(c, &an, NULL) == CPQ_OK) {
+        if (cpq_analyzer_create_prefix(c, &pan, NULL) == CPQ_OK) {
             const char *qs[] = { "russia china", "+internet -cyber", "\"information security\"", "sover*",
                                  "putin NEAR/5 xi" };
             for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {

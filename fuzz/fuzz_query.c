@@ -16,9 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cpq_analysis_cfg_default(&c);
         c.stopwords = "the a of";
         if (cpq_analyzer_create(&c, &an, NULL)) return 0;
-        snprintf(c.language, sizeof c.language, "none");
-        c.stopwords = NULL;
-        if (cpq_analyzer_create(&c, &pan, NULL)) return 0;
+        if (cpq_analyzer_create_prefix(&c, &pan, NULL)) return 0;
     }
     for (unsigned flags = 0; flags <= CPQ_QUERY_ALL_WORDS; flags++) {
         cpq_query *q = NULL;

@@ -1090,6 +1090,22 @@ static int build_stopwords(cpq_analyzer *a, const char *words, cpq_errinfo *e)
     return CPQ_OK;
 }
 
+int cpq_analyzer_create_prefix(const cpq_analysis_cfg *cfg, cpq_analyzer **out, cpq_errinfo *e)
+{
+    cpq_analysis_cfg pc;
+
+    if (!cfg) {
+        if (out)
+            *out = NULL;
+        return cpq_err_set(e, CPQ_EINVAL, "cpq_analyzer_create_prefix: NULL settings");
+    }
+    pc = *cfg;
+    memset(pc.language, 0, sizeof pc.language);
+    memcpy(pc.language, "none", 5);
+    pc.stopwords = NULL;
+    return cpq_analyzer_create(&pc, out, e);
+}
+
 int cpq_analyzer_create(const cpq_analysis_cfg *cfg, cpq_analyzer **out, cpq_errinfo *e)
 {
     cpq_analyzer *a = NULL;

@@ -60,6 +60,12 @@ typedef struct cpq_analyzer cpq_analyzer;
  * what it needs from cfg (the stopwords string may be freed afterwards). */
 int cpq_analyzer_create(const cpq_analysis_cfg *cfg, cpq_analyzer **out, cpq_errinfo *e);
 
+/* Create the prefix analyser that goes with an index analysed with cfg
+ * (query.h, cpq_query_parse's prefix_an; snippet.h): cfg's folding
+ * (strip_accents), language "none", no stopwords.  Returns as
+ * cpq_analyzer_create. */
+int cpq_analyzer_create_prefix(const cpq_analysis_cfg *cfg, cpq_analyzer **out, cpq_errinfo *e);
+
 /* Free an analyser; NULL is accepted. */
 void cpq_analyzer_free(cpq_analyzer *a);
 

@@ -118,8 +118,9 @@ typedef struct cpq_query cpq_query;
  * past len; text need not be NUL-terminated).
  *
  * an analyses words and phrases: it must be the analyser the index was
- * built with.  prefix_an folds prefixes: create it with language "none",
- * the index's strip_accents and no stopwords.  Neither is used after the
+ * built with.  prefix_an folds prefixes: create it with
+ * cpq_analyzer_create_prefix (analyze.h) from the index's settings
+ * (language "none", the index's strip_accents, no stopwords).  Neither is used after the
  * call returns; both must not be in use by another thread during it.
  * flags: 0 or CPQ_QUERY_ALL_WORDS.
  *

@@ -308,6 +308,29 @@ Test(analyze, language_none)
     EXPECT_TERMS("none", 0, NULL, "running cats Generously", "running|cats|generously");
 }
 
+/* The prefix analyser keeps the index's folding and drops its stemmer and
+ * stopwords. */
+Test(analyze, prefix_analyser)
+{
+    cpq_analysis_cfg cfg;
+    cpq_analyzer *pan = NULL;
+    tks o;
+    cpq_analysis_cfg_default(&cfg);
+    cfg.strip_accents = 1;
+    cfg.stopwords = "the";
+    cr_assert_eq(cpq_analyzer_create_prefix(&cfg, &pan, NULL), CPQ_OK);
+    memset(&o, 0, sizeof o);
+    const char *text = "The Running Caf\xc3\xa9s";
+    cr_assert_eq(cpq_analyze(pan, text, strlen(text), 0, collect, &o, NULL), CPQ_OK);
+    cr_assert_eq(o.n, 3);
+    cr_assert_str_eq(o.v[0].term, "the");
+    cr_assert_str_eq(o.v[1].term, "running");
+    cr_assert_str_eq(o.v[2].term, "cafes");
+    cpq_analyzer_free(pan);
+    cr_assert_eq(cpq_analyzer_create_prefix(NULL, &pan, NULL), CPQ_EINVAL);
+    cr_assert_null(pan);
+}
+
 Test(analyze, digits)
 {
     tks o;
