@@ -76,28 +76,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# cpqd on a free port: it prints "cpqd listening on HOST:PORT".
+# Start a cpqd on a free port (it prints "cpqd listening on HOST:PORT"),
+# under the command prefix given (taskset, or nothing); sets spid, sport
+# and sworkers.  NAME names its output files.
 threads_arg=()
 [ -n "${CPQ_LOAD_THREADS:-}" ] && threads_arg=(--threads "$CPQ_LOAD_THREADS")
-"$build/daemon/cpqd" --index "$index" --listen 127.0.0.1:0 --max-clients 4096 \
-    --log-level info "${threads_arg[@]}" >"$tmp/cpqd.out" 2>"$tmp/cpqd.err" &
-pids+=($!)
-cpid=$!
-for _ in $(seq 100); do grep -q listening "$tmp/cpqd.out" 2>/dev/null && break; sleep 0.1; done
-cport=$(sed -n 's/^cpqd listening on .*:\([0-9]*\)$/\1/p' "$tmp/cpqd.out")
-[ -n "$cport" ] || { echo "load.sh: cpqd did not start:" >&2; cat "$tmp/cpqd.err" >&2; exit 1; }
-workers=$(sed -n 's/.*with \([0-9]*\) worker thread.*/\1/p' "$tmp/cpqd.err")
+start_cpqd() { # NAME [PREFIX...]
+    local name=$1; shift
+    "$@" "$build/daemon/cpqd" --index "$index" --listen 127.0.0.1:0 --max-clients 4096 \
+        --log-level info "${threads_arg[@]}" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    spid=$!
+    pids+=("$spid")
+    for _ in $(seq 100); do grep -q listening "$tmp/$name.out" 2>/dev/null && break; sleep 0.1; done
+    sport=$(sed -n 's/^cpqd listening on .*:\([0-9]*\)$/\1/p' "$tmp/$name.out")
+    [ -n "$sport" ] || { echo "load.sh: cpqd did not start:" >&2; cat "$tmp/$name.err" >&2; exit 1; }
+    sworkers=$(sed -n 's/.*with \([0-9]*\) worker thread.*/\1/p' "$tmp/$name.err")
+}
 
+# The SEARCH cpqd, unpinned.
+start_cpqd cpqd
+cpid=$spid cport=$sport workers=$sworkers
 # The PING cpqd: on the servers' CPUs when pinning (then its default is a
 # worker per CPU it may use), else the same as the first.
-"${srv_pin[@]}" "$build/daemon/cpqd" --index "$index" --listen 127.0.0.1:0 --max-clients 4096 \
-    --log-level info "${threads_arg[@]}" >"$tmp/cpqd1.out" 2>"$tmp/cpqd1.err" &
-pids+=($!)
-cpid1=$!
-for _ in $(seq 100); do grep -q listening "$tmp/cpqd1.out" 2>/dev/null && break; sleep 0.1; done
-cport1=$(sed -n 's/^cpqd listening on .*:\([0-9]*\)$/\1/p' "$tmp/cpqd1.out")
-[ -n "$cport1" ] || { echo "load.sh: cpqd did not start:" >&2; cat "$tmp/cpqd1.err" >&2; exit 1; }
-workers1=$(sed -n 's/.*with \([0-9]*\) worker thread.*/\1/p' "$tmp/cpqd1.err")
+start_cpqd cpqd1 "${srv_pin[@]}"
+cpid1=$spid cport1=$sport workers1=$sworkers
 
 rport=""
 if command -v redis-server >/dev/null; then
