@@ -956,7 +956,6 @@ static void run_conjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
     }
 }
 
-/* Root with SHOULD clauses only: block-max MaxScore. */
 /* A union's rarest list at most this long is scored first (warm_up). */
 #define WARM_DF_MAX 512
 
@@ -1013,6 +1012,7 @@ static size_t warm_up(run *r, it **ord, size_t ns, const size_t *slot, const flo
     return nw;
 }
 
+/* Root with SHOULD clauses only: block-max MaxScore. */
 static void run_disjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, float *contrib)
 {
     it *ord[CPQ_QUERY_MAX_TERMS], *not[CPQ_QUERY_MAX_TERMS];
