@@ -258,13 +258,30 @@ static uint32_t term_next(it *x)
     return x->doc;
 }
 
-static uint32_t term_seek(it *x, uint32_t t)
+static inline uint32_t term_seek(it *x, uint32_t t)
 {
     if (x->doc >= t) return x->doc;
     tick(x->en, 1);
-    x->doc = cpq_postings_seek(&x->pc, t);
+    /* The common case inline: t falls in the decoded block (a block that
+     * failed to load has blk == nblocks).  Conjunctions seek per
+     * candidate, and the call into the reader was a third of a
+     * two-word intersection's time. */
+    cpq_postings *p = &x->pc;
+    if (p->blk < p->nblocks && p->ids[p->n - 1] >= t) {
+        uint32_t i = p->i;
+        while (p->ids[i] < t) i++;
+        p->i = i;
+        return x->doc = p->ids[i];
+    }
+    x->doc = cpq_postings_seek(p, t);
     if (x->doc == CPQ_END && cpq_postings_corrupt(&x->pc)) x->en->corrupt = 1;
     return x->doc;
+}
+
+/* it_seek, with a term's seek inline (conjunctions call this per candidate). */
+static inline uint32_t seek_kid(it *x, uint32_t t)
+{
+    return x->kind == IT_TERM ? term_seek(x, t) : it_seek(x, t);
 }
 
 /* Align every iterator of v on one passage >= d; CPQ_END if none. */
@@ -273,7 +290,7 @@ static uint32_t conj_align(it **v, size_t n, uint32_t d)
 again:
     if (d == CPQ_END) return CPQ_END;
     for (size_t i = 0; i < n; i++) {
-        uint32_t x = it_seek(v[i], d);
+        uint32_t x = seek_kid(v[i], d);
         if (x != d) {
             d = x;
             goto again;
@@ -418,14 +435,14 @@ static uint32_t conj_align_2p(it **v, size_t n, uint32_t d)
     again:
         if (d == CPQ_END) return CPQ_END;
         for (size_t i = 0; i < n; i++) {
-            uint32_t x = seek_approx(v[i], d);
+            uint32_t x = v[i]->kind == IT_TERM ? term_seek(v[i], d) : seek_approx(v[i], d);
             if (x != d) {
                 d = x;
                 goto again;
             }
         }
         int all = 1;
-        for (size_t i = 0; i < n && all; i++) all = confirm(v[i]);
+        for (size_t i = 0; i < n && all; i++) all = v[i]->kind == IT_TERM || confirm(v[i]);
         if (all) return d;
         if (failed_en(v[0]->en)) return CPQ_END;
         d++;
@@ -499,25 +516,31 @@ static uint32_t it_seek(it *x, uint32_t t)
     }
 }
 
-static float it_score(it *x)
+/* x's score at its passage, whose BM25 length is len (looked up once per
+ * candidate by the caller, not once per clause). */
+static float it_score_len(it *x, uint32_t len)
 {
     const engine *en = x->en;
-    uint32_t len = cpq_index_passage_len(en->ix, x->doc);
     switch (x->kind) {
     case IT_TERM: return bm25(en, x->idf, cpq_postings_tf(&x->pc), len);
     case IT_PHRASE: return bm25(en, x->idf, x->freq, len);
-    case IT_NEAR: return it_score(x->kids[0]) + it_score(x->kids[1]);
+    case IT_NEAR: return it_score_len(x->kids[0], len) + it_score_len(x->kids[1], len);
     case IT_OR:
     case IT_BOOL: {
         float s = 0;
         for (size_t i = 0; i < x->nkids; i++) {
             if (x->kind == IT_BOOL && x->occ[i] == CPQ_OCCUR_MUST_NOT) continue;
-            if (it_seek(x->kids[i], x->doc) == x->doc) s += it_score(x->kids[i]);
+            if (it_seek(x->kids[i], x->doc) == x->doc) s += it_score_len(x->kids[i], len);
         }
         return s;
     }
     default: return 0;
     }
+}
+
+static float it_score(it *x)
+{
+    return it_score_len(x, cpq_index_passage_len(x->en->ix, x->doc));
 }
 
 /* ---- building iterators from the tree ------------------------------------- */
@@ -935,11 +958,12 @@ static void run_conjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
         if (!skip) {
             memset(contrib, 0, n * sizeof *contrib);
             float partial = 0;
-            for (size_t i = 0; i < nm; i++) partial += contrib[ms[i]] = it_score(must[i]);
+            uint32_t len = cpq_index_passage_len(r->en->ix, d);
+            for (size_t i = 0; i < nm; i++) partial += contrib[ms[i]] = it_score_len(must[i], len);
             int give_up = 0; /* this candidate cannot make it (MaxScore) */
             for (size_t i = 0; i < ns; i++) {
                 if (theta > -INFINITY && partial + rest[i] <= theta) { give_up = 1; break; }
-                if (it_seek(should[i], d) == d) partial += contrib[ss[i]] = it_score(should[i]);
+                if (it_seek(should[i], d) == d) partial += contrib[ss[i]] = it_score_len(should[i], len);
             }
             if (give_up) r->pruned = 1;
             else if (!excluded(not, nn, d)) offer(r, d, sum_in_order(contrib, n));
@@ -1081,12 +1105,13 @@ static void run_disjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
         if (!skip && !(wi < nwarm && warm[wi] == d)) {   /* (a warm-up passage is done) */
             memset(contrib, 0, n * sizeof *contrib);
             float partial = 0;
+            uint32_t len = cpq_index_passage_len(r->en->ix, d);
             for (size_t i = e; i < ns; i++)
-                if (ord[i]->doc == d) partial += contrib[slot[i]] = it_score(ord[i]);
+                if (ord[i]->doc == d) partial += contrib[slot[i]] = it_score_len(ord[i], len);
             int give_up = 0; /* this candidate cannot make it (MaxScore) */
             for (size_t i = e; i-- > 0;) {
                 if (theta > -INFINITY && partial + cum[i] <= theta) { give_up = 1; break; }
-                if (it_seek(ord[i], d) == d) partial += contrib[slot[i]] = it_score(ord[i]);
+                if (seek_kid(ord[i], d) == d) partial += contrib[slot[i]] = it_score_len(ord[i], len);
             }
             if (give_up) r->pruned = 1;
             else if (!excluded(not, nn, d)) offer(r, d, sum_in_order(contrib, n));
