@@ -291,19 +291,20 @@ Test(builder, analysed_terms_are_found)
 
 /* Exact lookup against the dictionary walked in order: every term is found
  * with the iterator's fields, and keys around it (one byte more, one byte
- * less, the last byte changed) are found only when they are terms. */
-Test(builder, every_term_found_exactly)
+ * less, the last byte changed) are found only when they are terms.
+ * Returns the number of terms. */
+static size_t check_every_term(cpq_index *x)
 {
     static cpq_term all[60000];
     size_t n = 0;
     cpq_term_iter it;
     cpq_term t, u;
-    cr_assert_eq(cpq_index_prefix(ix, "", 0, &it), CPQ_OK);
+    cr_assert_eq(cpq_index_prefix(x, "", 0, &it), CPQ_OK);
     while (n < sizeof all / sizeof all[0] && cpq_term_iter_next(&it, &all[n]) == CPQ_OK) n++;
-    cr_assert(n > 100 && n < sizeof all / sizeof all[0], "%zu terms", n);
+    cr_assert(n < sizeof all / sizeof all[0], "%zu terms", n);
     for (size_t i = 0; i < n; i++) {
         const cpq_term *w = &all[i];
-        cr_assert_eq(cpq_index_term(ix, w->text, w->len, &t), CPQ_OK, "'%s' not found", w->text);
+        cr_assert_eq(cpq_index_term(x, w->text, w->len, &t), CPQ_OK, "'%s' not found", w->text);
         cr_assert(t.ord == w->ord && t.df == w->df && t.post_off == w->post_off && t.post_len == w->post_len
                       && t.pos_off == w->pos_off && t.pos_len == w->pos_len && t.len == w->len
                       && !strcmp(t.text, w->text),
@@ -318,14 +319,86 @@ Test(builder, every_term_found_exactly)
             else if (v == 3) key[kl - 1] = (char)(key[kl - 1] - 1);
             else continue;
             key[kl] = 0;
-            int rc = cpq_index_term(ix, key, kl, &u);
-            int present = 0;   /* the neighbours are within a few places of w */
-            for (size_t j = i > 300 ? i - 300 : 0; j < n && j < i + 300 && !present; j++)
-                present = all[j].len == kl && !memcmp(all[j].text, key, kl);
+            int rc = cpq_index_term(x, key, kl, &u);
+            int present = 0;   /* binary search in the dictionary's order */
+            for (size_t lo = 0, hi = n; lo < hi && !present;) {
+                size_t mid = lo + (hi - lo) / 2, ml = all[mid].len < kl ? all[mid].len : kl;
+                int c = memcmp(all[mid].text, key, ml);
+                if (!c) c = (all[mid].len > kl) - (all[mid].len < kl);
+                if (!c) present = 1;
+                else if (c < 0) lo = mid + 1;
+                else hi = mid;
+            }
             cr_assert_eq(rc, present ? CPQ_OK : CPQ_ENOTFOUND, "lookup of '%s' near '%s'", key, w->text);
             if (present) cr_assert(u.len == kl && !memcmp(u.text, key, kl));
         }
     }
+    return n;
+}
+
+Test(builder, every_term_found_exactly)
+{
+    size_t n = check_every_term(ix);
+    cr_assert(n > 100, "%zu terms", n);
+}
+
+/* Lookups search the term blocks by their first terms' first 8 bytes
+ * (reader.c, term_keys) and compare in the file only on a tie: a
+ * dictionary where many blocks start with the same 8 bytes, and terms that
+ * are prefixes of one another across block boundaries, must still find
+ * exactly its terms. */
+Test(builder, terms_sharing_long_prefixes)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/prefixes.cpqx", dir);
+    cpq_build_opts o;
+    cpq_build_opts_default(&o);
+    snprintf(o.analysis.language, sizeof o.analysis.language, "none");
+    o.threads = 1;
+    cpq_builder *b;
+    cpq_errinfo e;
+    cr_assert_eq(cpq_builder_create(&o, p, &b, &e), CPQ_OK, "%s", e.msg);
+    static char text[1 << 16];
+    size_t len = 0;
+    /* "aaaaaaaa" plus 0..3 more letters: 1 + 26 + 26^2 words share 8 bytes. */
+    const char *stems[] = { "aaaaaaaa", "aaaaaaab", "interna", "internat", "internati", "international" };
+    for (size_t s = 0; s < sizeof stems / sizeof stems[0]; s++) {
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s ", stems[s]);
+        for (int i = 0; i < 26; i++) {
+            len += (size_t)snprintf(text + len, sizeof text - len, "%s%c ", stems[s], 'a' + i);
+            if (s < 2)
+                for (int j = 0; j < 26; j++)
+                    len += (size_t)snprintf(text + len, sizeof text - len, "%s%c%c ", stems[s], 'a' + i, 'a' + j);
+        }
+    }
+    len += (size_t)snprintf(text + len, sizeof text - len, "a aa aaa aaaa aaaaa aaaaaa aaaaaaa b z");
+    cr_assert_lt(len, sizeof text - 1);
+    cr_assert_eq(cpq_builder_add(b, "p", 1, text, len, &e), CPQ_OK, "%s", e.msg);
+    cr_assert_eq(cpq_builder_finish(b, &e), CPQ_OK, "%s", e.msg);
+    cpq_builder_free(b);
+    cpq_index *v;
+    cr_assert_eq(cpq_index_open(p, 0, &v, &e), CPQ_OK, "%s", e.msg);
+    size_t n = check_every_term(v);
+    /* internat and internati are also interna+t and internat+i. */
+    cr_assert_eq(n, 2 * (1 + 26 + 26 * 26) + 4 * 27 + 9 - 2, "%zu terms", n);
+    cpq_term t;
+    cr_assert_eq(cpq_index_term(v, "aaaaaaaa", 8, &t), CPQ_OK);
+    cr_assert_eq(cpq_index_term(v, "aaaaaaaazz", 10, &t), CPQ_OK);
+    cr_assert_eq(cpq_index_term(v, "aaaaaaaazzz", 11, &t), CPQ_ENOTFOUND);
+    cr_assert_eq(cpq_index_term(v, "aaaaaaa", 7, &t), CPQ_OK);
+    cr_assert_eq(cpq_index_term(v, "aaaaaaaa\0", 9, &t), CPQ_ENOTFOUND);
+    cr_assert_eq(cpq_index_term(v, "internationa", 12, &t), CPQ_ENOTFOUND);
+    cr_assert_eq(cpq_index_term(v, "internationalz", 14, &t), CPQ_OK);
+    /* A prefix range that starts inside a run of equal 8-byte keys. */
+    cpq_term_iter it;
+    cr_assert_eq(cpq_index_prefix(v, "aaaaaaaam", 9, &it), CPQ_OK);
+    size_t k = 0;
+    while (cpq_term_iter_next(&it, &t) == CPQ_OK) {
+        cr_assert(t.len >= 9 && !memcmp(t.text, "aaaaaaaam", 9), "'%s' outside the range", t.text);
+        k++;
+    }
+    cr_assert_eq(k, 27);
+    cpq_index_close(v);
 }
 
 Test(builder, jsonl_records_and_ids)
