@@ -39,6 +39,7 @@ struct it {
     const char *text;        /* TERM: the term (owned by the engine); PHRASE: NULL */
     const cpq_qnode *node;   /* the query node it runs */
     float single_bound;      /* bound of a single-block term */
+    int ub_lazy;             /* TERM with one block: ub and single_bound not computed yet (it_ub) */
     uint32_t bk;             /* block of the last bound lookup: they only move forward */
     uint32_t bk_last;        /* ... its last passage, valid when bk_ok */
     float bk_bound;          /* ... its score bound */
@@ -164,9 +165,11 @@ static float bound_from(const engine *en, float idf, uint32_t maxtf, uint32_t mi
     return cpq_round_up(bm25(en, idf, maxtf, minlen));
 }
 
-static float term_block_bound(const it *t, uint32_t k)
+static float it_ub(it *x);
+
+static float term_block_bound(it *t, uint32_t k)
 {
-    if (t->pc.nblocks <= 1) return t->single_bound;
+    if (t->pc.nblocks <= 1) return it_ub(t);
     uint32_t last, mtf, mlen;
     float ms;
     cpq_postings_block_at(&t->pc, k, &last, &ms, &mtf, &mlen);
@@ -208,7 +211,7 @@ static uint32_t term_block_of(it *x, uint32_t d)
 /* Bound of x's score at passage d >= x's position. */
 static float it_bound_at(it *x, uint32_t d)
 {
-    if (x->kind != IT_TERM || x->pc.nblocks <= 1) return x->ub;
+    if (x->kind != IT_TERM || x->pc.nblocks <= 1) return it_ub(x);
     uint32_t k = term_block_of(x, d);
     return k < x->pc.nblocks ? x->bk_bound : 0;
 }
@@ -590,24 +593,42 @@ static it *term_it(engine *en, const cpq_term *t)
     float ub = 0;
     term_next(x);
     if (nb <= 1) {
-        /* Exact bound from the block itself, for any k1 and b: the one
-         * block term_next just decoded. */
-        uint32_t n = cpq_postings_block_len(&x->pc);
-        const uint32_t *ids = cpq_postings_ids(&x->pc), *tfs = cpq_postings_tfs(&x->pc);
-        float m = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            float s = bm25(en, x->idf, tfs[i], cpq_index_passage_len(en->ix, ids[i]));
-            if (s > m) m = s;
-        }
-        x->single_bound = ub = cpq_round_up(m);
-    } else {
-        for (uint32_t k = 0; k < nb; k++) {
-            float s = term_block_bound(x, k);
-            if (s > ub) ub = s;
-        }
+        x->ub_lazy = 1;   /* it_ub, when asked */
+        return x;
+    }
+    for (uint32_t k = 0; k < nb; k++) {
+        float s = term_block_bound(x, k);
+        if (s > ub) ub = s;
     }
     x->ub = ub;
     return x;
+}
+
+/* x's score bound.  A single-block term's is exact, from the block itself,
+ * for any k1 and b - but it costs a length lookup per posting, random
+ * reads into the lengths section, and a conjunction that never fills its
+ * top k never asks for it.  So it is computed on first use, from block 0
+ * (a copy of the cursor, which may have moved on or ended). */
+static float it_ub(it *x)
+{
+    if (!x->ub_lazy) return x->ub;
+    const engine *en = x->en;
+    const cpq_postings *pc = &x->pc;
+    cpq_postings tmp;
+    if (pc->blk != 0) {
+        memcpy(&tmp, pc, sizeof tmp);
+        if (cpq_postings_block(&tmp, 0) == CPQ_END) { x->en->corrupt = 1; return x->ub = 0; }
+        pc = &tmp;
+    }
+    uint32_t n = cpq_postings_block_len(pc);
+    const uint32_t *ids = cpq_postings_ids(pc), *tfs = cpq_postings_tfs(pc);
+    float m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        float s = bm25(en, x->idf, tfs[i], cpq_index_passage_len(en->ix, ids[i]));
+        if (s > m) m = s;
+    }
+    x->ub_lazy = 0;
+    return x->single_bound = x->ub = cpq_round_up(m);
 }
 
 static it *lookup_term_it(engine *en, const cpq_qterm *qt)
@@ -661,7 +682,7 @@ static it *prefix_it(engine *en, const cpq_qnode *n)
         it *k = term_it(en, &v[i]);
         if (!k) { free(v); return NULL; }
         x->kids[x->nkids++] = k;
-        x->ub += k->ub;
+        x->ub += it_ub(k);
     }
     free(v);
     x->ub = cpq_round_up(x->ub);
@@ -719,7 +740,7 @@ static it *near_it(engine *en, const cpq_qnode *n)
         if (!k) return NULL;
         if (k->kind == IT_EMPTY) return empty_it(en);
         x->kids[x->nkids++] = k;
-        x->ub += k->ub;
+        x->ub += it_ub(k);
     }
     x->dist = n->distance;
     x->ub = cpq_round_up(x->ub);
@@ -748,7 +769,7 @@ static it *bool_it(engine *en, const cpq_qnode *n)
         x->occ[x->nkids++] = c->occur;
         if (c->occur != CPQ_OCCUR_MUST_NOT) {
             positive = 1;
-            x->ub += k->ub;
+            x->ub += it_ub(k);
         }
     }
     if (!positive) return empty_it(en);
@@ -891,6 +912,7 @@ static int excluded(it **x, size_t nx, uint32_t d)
     return 0;
 }
 
+/* For sorting by bound: every it_ub() must have been called before. */
 static int cmp_ub_asc(const void *a, const void *b)
 {
     const it *x = *(it *const *)a, *y = *(it *const *)b;
@@ -935,7 +957,7 @@ static void run_conjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
         }
     /* SHOULD clauses by descending bound, with suffix sums of bounds. */
     for (size_t i = 1; i < ns; i++)
-        for (size_t j = i; j > 0 && should[j - 1]->ub < should[j]->ub; j--) {
+        for (size_t j = i; j > 0 && it_ub(should[j - 1]) < it_ub(should[j]); j--) {
             it *t = should[j]; should[j] = should[j - 1]; should[j - 1] = t;
             size_t u = ss[j]; ss[j] = ss[j - 1]; ss[j - 1] = u;
         }
@@ -943,7 +965,7 @@ static void run_conjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
     rest[ns] = 0;
     /* cppcheck-suppress uninitvar ; should[0..ns) was filled above (cppcheck
      * assumes the filling loop may run fewer times than ns counts) */
-    for (size_t i = ns; i-- > 0;) rest[i] = rest[i + 1] + should[i]->ub;
+    for (size_t i = ns; i-- > 0;) rest[i] = rest[i + 1] + it_ub(should[i]);
     if (nm == 0) return;
     uint32_t d = conj_align_2p(must, nm, 0);
     while (d != CPQ_END && !failed(r->en)) {
@@ -1046,7 +1068,7 @@ static void run_disjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
         else not[nn++] = kids[i];
     }
     /* Settle approximately positioned clauses: the loop reads ->doc. */
-    for (size_t i = 0; i < ns; i++) it_seek(ord[i], 0);
+    for (size_t i = 0; i < ns; i++) it_seek(ord[i], 0), it_ub(ord[i]);
     /* cppcheck-suppress uninitvar ; ord[0..ns) was filled above */
     qsort(ord, ns, sizeof *ord, cmp_ub_asc);
     /* Each list's clause; a repeated word's clauses share one iterator
@@ -1061,7 +1083,7 @@ static void run_disjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
                 break;
             }
     float cum[CPQ_QUERY_MAX_TERMS];
-    for (size_t i = 0; i < ns; i++) cum[i] = (i ? cum[i - 1] : 0) + ord[i]->ub;
+    for (size_t i = 0; i < ns; i++) cum[i] = (i ? cum[i - 1] : 0) + it_ub(ord[i]);
     uint32_t *warm = NULL;
     size_t nwarm = 0, wi = 0;
     if (r->prune && !r->group && nn == 0 && ns >= 2) nwarm = warm_up(r, ord, ns, slot, cum, n, contrib, &warm);
