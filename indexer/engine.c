@@ -39,7 +39,7 @@ struct it {
     const char *text;        /* TERM: the term (owned by the engine); PHRASE: NULL */
     const cpq_qnode *node;   /* the query node it runs */
     float single_bound;      /* bound of a single-block term */
-    int ub_lazy;             /* TERM with one block: ub and single_bound not computed yet (it_ub) */
+    int ub_lazy;             /* TERM: ub (and single_bound) not computed yet; see it_ub */
     uint32_t bk;             /* block of the last bound lookup: they only move forward */
     uint32_t bk_last;        /* ... its last passage, valid when bk_ok */
     float bk_bound;          /* ... its score bound */
@@ -589,30 +589,32 @@ static it *term_it(engine *en, const cpq_term *t)
     if (!txt) return NULL;
     memcpy(txt, t->text, t->len + 1);
     x->text = txt;
-    uint32_t nb = cpq_postings_nblocks(&x->pc);
-    float ub = 0;
     term_next(x);
-    if (nb <= 1) {
-        x->ub_lazy = 1;   /* it_ub, when asked */
-        return x;
-    }
-    for (uint32_t k = 0; k < nb; k++) {
-        float s = term_block_bound(x, k);
-        if (s > ub) ub = s;
-    }
-    x->ub = ub;
+    x->ub_lazy = 1;   /* it_ub, when asked */
     return x;
 }
 
-/* x's score bound.  A single-block term's is exact, from the block itself,
- * for any k1 and b - but it costs a length lookup per posting, random
- * reads into the lengths section, and a conjunction that never fills its
- * top k never asks for it.  So it is computed on first use, from block 0
- * (a copy of the cursor, which may have moved on or ended). */
+/* x's score bound, computed on first use: a phrase never asks for its
+ * words' bounds, nor does a conjunction that never fills its top k.  A
+ * multi-block term's is the largest of its skip entries' bounds.  A
+ * single-block term's is exact, from the block itself, for any k1 and b,
+ * at the cost of a length lookup per posting (random reads into the
+ * lengths section); it is taken from block 0, through a copy of the cursor
+ * when the cursor has moved on or ended. */
 static float it_ub(it *x)
 {
     if (!x->ub_lazy) return x->ub;
     const engine *en = x->en;
+    uint32_t nb = cpq_postings_nblocks(&x->pc);
+    if (nb > 1) {
+        float ub = 0;
+        for (uint32_t k = 0; k < nb; k++) {
+            float s = term_block_bound(x, k);
+            if (s > ub) ub = s;
+        }
+        x->ub_lazy = 0;
+        return x->ub = ub;
+    }
     const cpq_postings *pc = &x->pc;
     cpq_postings tmp;
     if (pc->blk != 0) {
