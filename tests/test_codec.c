@@ -149,6 +149,20 @@ Test(codec, block_decode_rejects_garbage)
     /* Gaps that overflow 32 bits. */
     uint8_t big[2 + 4 + 1] = { 32, 0xff, 0xff, 0xff, 0xff, 0 };
     cr_assert_eq(cpq_block_decode(big, sizeof big, 5, 1, ids, tfs), 0);
+    /* Overflow reached only at a later entry (the decoder checks the last
+     * id), a tf - 1 of UINT32_MAX, and the largest id that is allowed. */
+    uint8_t two[1 + 8 + 1] = { 32, 0xf0, 0xff, 0xff, 0xff, 0x10, 0, 0, 0, 0 };
+    cr_assert_eq(cpq_block_decode(two, sizeof two, 5, 2, ids, tfs), 0);
+    uint8_t tfmax[1 + 1 + 1 + 4] = { 8, 0, 32, 0xff, 0xff, 0xff, 0xff };
+    cr_assert_eq(cpq_block_decode(tfmax, sizeof tfmax, UINT32_MAX, 1, ids, tfs), 0);
+    tfmax[3] = 0xfe;
+    cr_assert_eq(cpq_block_decode(tfmax, sizeof tfmax, UINT32_MAX, 1, ids, tfs), sizeof tfmax);
+    cr_assert(ids[0] == 0 && tfs[0] == UINT32_MAX);
+    uint8_t top[1 + 4 + 1] = { 32, 0xfd, 0xff, 0xff, 0xff, 0 };
+    cr_assert_eq(cpq_block_decode(top, sizeof top, 0, 1, ids, tfs), sizeof top);
+    cr_assert(ids[0] == UINT32_MAX - 1 && tfs[0] == 1);
+    top[1] = 0xfe;
+    cr_assert_eq(cpq_block_decode(top, sizeof top, 0, 1, ids, tfs), 0);
     /* n out of range. */
     cr_assert_eq(cpq_block_decode(big, sizeof big, 5, 0, ids, tfs), 0);
     cr_assert_eq(cpq_block_decode(big, sizeof big, 5, CPQ_BLOCK + 1, ids, tfs), 0);
