@@ -1176,7 +1176,7 @@ static void run_disjunctive(run *r, it **kids, const cpq_occur *occ, size_t n, f
         }
         if (upto >= CPQ_END - 1) break;
         for (size_t i = e; i < ns; i++)
-            if (ord[i]->doc <= upto) it_seek(ord[i], upto + 1);
+            if (ord[i]->doc <= upto) seek_kid(ord[i], upto + 1);
     }
 }
 
