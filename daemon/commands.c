@@ -257,7 +257,12 @@ static int write_hit(cpqd_cmd *c, const cpq_proto_search *so, const cpq_query *q
     cpq_doc_info di;
     cpq_errinfo e;
     memset(&e, 0, sizeof e);
-    int rc = cpq_index_passage_full(ix, h->passage, &pi, &di);
+    const char *text = NULL;
+    size_t len = 0;
+    /* With a snippet, the text and the records come from one decoding of
+     * the tables. */
+    int rc = so->snippet ? cpq_fetch_passage_full(c->fetch, h->passage, &text, &len, &pi, &di)
+                         : cpq_index_passage_full(ix, h->passage, &pi, &di);
     if (rc != CPQ_OK) {
         snprintf(e.msg, sizeof e.msg, "passage %u: %s", h->passage, cpq_err_str(rc));
         fail_engine(c, rc == CPQ_ENOTFOUND ? CPQ_ECORRUPT : rc, &e);
@@ -274,10 +279,7 @@ static int write_hit(cpqd_cmd *c, const cpq_proto_search *so, const cpq_query *q
     cpq_rw_dbl(&c->rw, "score", h->score);
     if (so->snippet == 0) return 0;
 
-    const char *text;
-    size_t len;
-    rc = cpq_fetch_passage(c->fetch, h->passage, &text, &len);
-    if (rc == CPQ_OK) rc = cpq_snippet(c->an, c->pan, q, text, len, so->snippet, &c->sn, &e);
+    rc = cpq_snippet(c->an, c->pan, q, text, len, so->snippet, &c->sn, &e);
     if (rc != CPQ_OK) {
         if (!e.msg[0]) snprintf(e.msg, sizeof e.msg, "passage %u: %s", h->passage, cpq_err_str(rc));
         fail_engine(c, rc == CPQ_ENOTFOUND ? CPQ_ECORRUPT : rc, &e);

@@ -338,6 +338,11 @@ void cpq_fetch_free(cpq_fetch *f);
  * call with f), *len its length.  Decompresses only that passage.
  * Returns CPQ_OK, CPQ_ENOTFOUND, CPQ_ECORRUPT, CPQ_ENOMEM. */
 int cpq_fetch_passage(cpq_fetch *f, uint32_t p, const char **text, size_t *len);
+/* cpq_fetch_passage and cpq_index_passage_full in one: the text, and the
+ * passage's and its document's records (when pi is not NULL; then di must
+ * not be NULL either), from one decoding of the tables. */
+int cpq_fetch_passage_full(cpq_fetch *f, uint32_t p, const char **text, size_t *len, cpq_passage_info *pi,
+                           cpq_doc_info *di);
 
 /* Full text of document d (its passages' stored slices joined, including
  * the whitespace between them).  Same rules as cpq_fetch_passage. */

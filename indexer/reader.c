@@ -948,12 +948,12 @@ int cpq_index_passage(const cpq_index *ix, uint32_t p, cpq_passage_info *out)
     return CPQ_OK;
 }
 
-int cpq_index_passage_full(const cpq_index *ix, uint32_t p, cpq_passage_info *pi, cpq_doc_info *di)
+/* The public records of passage p from its decoded table records. */
+static int fill_full(const cpq_index *ix, uint32_t p, const prec *rp, const drec *dp, cpq_passage_info *pi,
+                     cpq_doc_info *di)
 {
-    prec r;
-    drec d;
-    if (p >= ix->info.passages) return CPQ_ENOTFOUND;
-    if (passage_get(ix, p, &r) || doc_get(ix, r.doc, &d)) return CPQ_ECORRUPT;
+    prec r = *rp;
+    drec d = *dp;
     if (d.id_off > ix->s[CPQ_SEC_DOCIDS].len || d.id_len > ix->s[CPQ_SEC_DOCIDS].len - d.id_off)
         return CPQ_ECORRUPT;
     pi->doc = r.doc;
@@ -967,6 +967,15 @@ int cpq_index_passage_full(const cpq_index *ix, uint32_t p, cpq_passage_info *pi
     di->npassages = d.npassages;
     di->text_len = d.text_len;
     return CPQ_OK;
+}
+
+int cpq_index_passage_full(const cpq_index *ix, uint32_t p, cpq_passage_info *pi, cpq_doc_info *di)
+{
+    prec r;
+    drec d;
+    if (p >= ix->info.passages) return CPQ_ENOTFOUND;
+    if (passage_get(ix, p, &r) || doc_get(ix, r.doc, &d)) return CPQ_ECORRUPT;
+    return fill_full(ix, p, &r, &d, pi, di);
 }
 
 int cpq_index_passage_docnum(const cpq_index *ix, uint32_t p, uint32_t *doc)
@@ -1105,7 +1114,8 @@ static int fetch_slice(cpq_fetch *f, uint32_t p, size_t at, size_t *slen, uint64
     return CPQ_OK;
 }
 
-int cpq_fetch_passage(cpq_fetch *f, uint32_t p, const char **text, size_t *len)
+int cpq_fetch_passage_full(cpq_fetch *f, uint32_t p, const char **text, size_t *len, cpq_passage_info *pi,
+                           cpq_doc_info *di)
 {
     if (p >= f->ix->info.passages) return CPQ_ENOTFOUND;
     size_t slen;
@@ -1115,9 +1125,15 @@ int cpq_fetch_passage(cpq_fetch *f, uint32_t p, const char **text, size_t *len)
     int rc = fetch_slice(f, p, 0, &slen, &s0, &r, &d);
     if (rc) return rc;
     if (r.start < s0 || r.start - s0 + r.len > slen) return CPQ_ECORRUPT;
+    if (pi && (rc = fill_full(f->ix, p, &r, &d, pi, di))) return rc;
     *text = f->buf + (r.start - s0);
     *len = (size_t)r.len;
     return CPQ_OK;
+}
+
+int cpq_fetch_passage(cpq_fetch *f, uint32_t p, const char **text, size_t *len)
+{
+    return cpq_fetch_passage_full(f, p, text, len, NULL, NULL);
 }
 
 int cpq_fetch_doc(cpq_fetch *f, uint32_t d, const char **text, size_t *len)

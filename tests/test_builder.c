@@ -120,6 +120,18 @@ Test(builder, documents_and_passages_read_back)
             cr_assert_eq(cpq_fetch_passage(f, di.first_passage + k, &t, &tl), CPQ_OK);
             cr_assert_eq(tl, pi.len);
             cr_assert(!memcmp(t, src + pi.start, tl), "doc %u passage %u text differs", d, k);
+            /* The one-call form gives the same text and records. */
+            cpq_passage_info fpi, xpi;
+            cpq_doc_info fdi, xdi;
+            cr_assert_eq(cpq_index_passage_full(ix, di.first_passage + k, &xpi, &xdi), CPQ_OK);
+            memset(&fpi, 0xa5, sizeof fpi);
+            memset(&fdi, 0xa5, sizeof fdi);
+            cr_assert_eq(cpq_fetch_passage_full(f, di.first_passage + k, &t, &tl, &fpi, &fdi), CPQ_OK);
+            cr_assert(tl == pi.len && !memcmp(t, src + pi.start, tl), "doc %u passage %u text differs", d, k);
+            cr_assert(fpi.doc == xpi.doc && fpi.ordinal == xpi.ordinal && fpi.start == xpi.start
+                      && fpi.len == xpi.len && fpi.tokens == xpi.tokens);
+            cr_assert(fdi.id == xdi.id && fdi.idlen == xdi.idlen && fdi.first_passage == xdi.first_passage
+                      && fdi.npassages == xdi.npassages && fdi.text_len == xdi.text_len);
         }
         cpq_spans_free(&sp);
         const char *full;
@@ -137,6 +149,9 @@ Test(builder, documents_and_passages_read_back)
     const char *t;
     size_t tl;
     cr_assert_eq(cpq_fetch_passage(f, (uint32_t)in->passages, &t, &tl), CPQ_ENOTFOUND);
+    cpq_passage_info pi;
+    cpq_doc_info di;
+    cr_assert_eq(cpq_fetch_passage_full(f, (uint32_t)in->passages, &t, &tl, &pi, &di), CPQ_ENOTFOUND);
     cpq_fetch_free(f);
 }
 
