@@ -21,6 +21,9 @@ static void exercise(const cpq_index *ix)
     int n = 0;
     if (cpq_index_prefix(ix, "", 0, &it) == CPQ_OK)
         while (n++ < 200 && cpq_term_iter_next(&it, &t) == CPQ_OK) {
+            cpq_term u;   /* exact lookup of what the walk found, and of a neighbour */
+            cpq_index_term(ix, t.text, t.len, &u);
+            if (t.len > 1) cpq_index_term(ix, t.text, t.len - 1, &u);
             cpq_postings p;
             if (cpq_postings_open(ix, &t, &p)) continue;
             uint32_t pos[64];
@@ -50,7 +53,12 @@ static void exercise(const cpq_index *ix)
     if (cpq_fetch_create(ix, &f) == CPQ_OK) {
         const char *txt;
         size_t len;
-        for (uint32_t p = 0; p < 8; p++) cpq_fetch_passage(f, p, &txt, &len);
+        cpq_passage_info pi;
+        cpq_doc_info di;
+        for (uint32_t p = 0; p < 8; p++) {
+            cpq_fetch_passage(f, p, &txt, &len);
+            cpq_fetch_passage_full(f, p, &txt, &len, &pi, &di);
+        }
         cpq_fetch_doc(f, 0, &txt, &len);
         cpq_fetch_free(f);
     }
