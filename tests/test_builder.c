@@ -113,6 +113,8 @@ Test(builder, documents_and_passages_read_back)
             uint32_t pd, pf, pe;
             cr_assert_eq(cpq_index_passage_doc(ix, di.first_passage + k, &pd, &pf, &pe), CPQ_OK);
             cr_assert(pd == d && pf == di.first_passage && pe == di.first_passage + di.npassages);
+            cr_assert_eq(cpq_index_passage_docnum(ix, di.first_passage + k, &pd), CPQ_OK);
+            cr_assert_eq(pd, d);
             cr_assert_eq(pi.start, sp.v[k].start);
             cr_assert_eq(pi.len, sp.v[k].len);
             const char *t;
@@ -152,6 +154,7 @@ Test(builder, documents_and_passages_read_back)
     cpq_passage_info pi;
     cpq_doc_info di;
     cr_assert_eq(cpq_fetch_passage_full(f, (uint32_t)in->passages, &t, &tl, &pi, &di), CPQ_ENOTFOUND);
+    cr_assert_eq(cpq_index_passage_docnum(ix, (uint32_t)in->passages, &x), CPQ_ENOTFOUND);
     cpq_fetch_free(f);
 }
 
