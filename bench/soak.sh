@@ -7,7 +7,9 @@
 # seconds (RELOAD and SIGHUP by turns, every other time after replacing the
 # file).  Prints requests served, errors by kind, wrong answers, crashes
 # and resident memory; exits 0 only when there was no wrong answer, no
-# crash, memory grew by at most 10%, and cpqd then exited 0 on SIGTERM.
+# crash, memory grew by at most 10% (median of the last fifth of per-second
+# samples against the median of the first fifth), and cpqd then exited 0 on
+# SIGTERM.
 #
 # BUILD_DIR defaults to build-release; CORPUS to
 # ../shared/corpora/scifact/corpus.jsonl, falling back to corpus/.
