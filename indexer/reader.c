@@ -209,9 +209,9 @@ static uint64_t key8(const uint8_t *s, size_t n)
 /* A term lookup binary-searches the term blocks' first terms.  In the file
  * each probe reads a termindex entry and then the term, two cache misses
  * apart, and that search was the largest cost of a cheap query.  So open
- * keeps each block's first 8 bytes in one array (8 bytes a block, 1/16 of
- * a byte a term), and only blocks whose first 8 bytes equal the key's are
- * compared in the file. */
+ * keeps each block's first 8 bytes in one array (8 bytes a block of 16
+ * terms, half a byte a term), and only blocks whose first 8 bytes equal
+ * the key's are compared in the file. */
 static int term_keys(cpq_index *ix, cpq_errinfo *e)
 {
     uint64_t n = ix->nblocks_terms;
