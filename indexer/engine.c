@@ -38,8 +38,7 @@ struct it {
     uint32_t df;
     const char *text;        /* TERM: the term (owned by the engine); PHRASE: NULL */
     const cpq_qnode *node;   /* the query node it runs */
-    float single_bound;      /* bound of a single-block term */
-    int ub_lazy;             /* TERM: ub (and single_bound) not computed yet; see it_ub */
+    int ub_lazy;             /* TERM: ub not computed yet; see it_ub */
     uint32_t bk;             /* block of the last bound lookup: they only move forward */
     uint32_t bk_last;        /* ... its last passage, valid when bk_ok */
     float bk_bound;          /* ... its score bound */
@@ -414,7 +413,7 @@ static uint32_t approx_from(it *x, uint32_t t)
 
 static uint32_t seek_approx(it *x, uint32_t t)
 {
-    if (!two_phase(x)) return it_seek(x, t);
+    if (!two_phase(x)) return seek_kid(x, t);
     if (x->doc == CPQ_END) return CPQ_END;
     if (x->doc >= t && x->pending != 2) return x->doc;
     return approx_from(x, x->doc >= t ? x->doc + 1 : t);
@@ -438,14 +437,14 @@ static uint32_t conj_align_2p(it **v, size_t n, uint32_t d)
     again:
         if (d == CPQ_END) return CPQ_END;
         for (size_t i = 0; i < n; i++) {
-            uint32_t x = v[i]->kind == IT_TERM ? term_seek(v[i], d) : seek_approx(v[i], d);
+            uint32_t x = seek_approx(v[i], d);
             if (x != d) {
                 d = x;
                 goto again;
             }
         }
         int all = 1;
-        for (size_t i = 0; i < n && all; i++) all = v[i]->kind == IT_TERM || confirm(v[i]);
+        for (size_t i = 0; i < n && all; i++) all = confirm(v[i]);
         if (all) return d;
         if (failed_en(v[0]->en)) return CPQ_END;
         d++;
@@ -630,7 +629,7 @@ static float it_ub(it *x)
         if (s > m) m = s;
     }
     x->ub_lazy = 0;
-    return x->single_bound = x->ub = cpq_round_up(m);
+    return x->ub = cpq_round_up(m);
 }
 
 static it *lookup_term_it(engine *en, const cpq_qterm *qt)

@@ -206,6 +206,20 @@ static uint64_t key8(const uint8_t *s, size_t n)
     return v;
 }
 
+/* The first term of term block k: *t and *len, or -1 when the entry is
+ * malformed (out of the section, a shared prefix, a bad length). */
+static int block_first(const cpq_index *ix, uint64_t k, const uint8_t **t, size_t *len)
+{
+    const uint8_t *p = ix->s[CPQ_SEC_TERMS].p;
+    uint64_t n = ix->s[CPQ_SEC_TERMS].len, o = cpq_get32(ix->s[CPQ_SEC_TERMINDEX].p + k * CPQ_TERMINDEX_ENTRY);
+    if (o > n || n - o < 2) return -1;
+    size_t pre = p[o], suf = p[o + 1];
+    if (pre || suf == 0 || suf > CPQ_TERM_MAX || n - o - 2 < suf) return -1;
+    *t = p + o + 2;
+    *len = suf;
+    return 0;
+}
+
 /* A term lookup binary-searches the term blocks' first terms.  In the file
  * each probe reads a termindex entry and then the term, two cache misses
  * apart, and that search was the largest cost of a cheap query.  So open
@@ -217,17 +231,15 @@ static int term_keys(cpq_index *ix, cpq_errinfo *e)
     uint64_t n = ix->nblocks_terms;
     ix->tkey = malloc((size_t)(n ? n : 1) * sizeof *ix->tkey);
     if (!ix->tkey) return cpq_err_set(e, CPQ_ENOMEM, "out of memory");
-    const uint8_t *p = ix->s[CPQ_SEC_TERMS].p;
-    uint64_t len = ix->s[CPQ_SEC_TERMS].len;
     for (uint64_t k = 0; k < n; k++) {
-        uint64_t o = cpq_get32(ix->s[CPQ_SEC_TERMINDEX].p + k * CPQ_TERMINDEX_ENTRY);
-        size_t suf = o < len && len - o >= 2 ? p[o + 1] : 0;
-        if (suf == 0 || p[o] || suf > CPQ_TERM_MAX || len - o - 2 < suf) {
+        const uint8_t *t;
+        size_t len;
+        if (block_first(ix, k, &t, &len)) {
             free(ix->tkey);
             ix->tkey = NULL;
             return CPQ_OK;
         }
-        ix->tkey[k] = key8(p + o + 2, suf);
+        ix->tkey[k] = key8(t, len);
     }
     return CPQ_OK;
 }
@@ -571,7 +583,6 @@ static void iter_at_block(cpq_term_iter *it, uint64_t k)
     it->curlen = 0;
 }
 
-/* Decode the next term into t; CPQ_ENOTFOUND past the last term. */
 /* A term entry's counts are sound: df in range, its postings and positions
  * inside their sections. */
 static int term_counts_ok(const cpq_index *ix, uint64_t df, uint64_t post, uint64_t pl, uint64_t pos, uint64_t ql)
@@ -595,6 +606,7 @@ static void term_fill(cpq_term *t, uint64_t ord, uint64_t df, uint64_t post, uin
     t->text[len] = 0;
 }
 
+/* Decode the next term into t; CPQ_ENOTFOUND past the last term. */
 static int iter_step(cpq_term_iter *it, cpq_term *t)
 {
     const cpq_index *ix = it->ix;
@@ -617,13 +629,10 @@ static int iter_step(cpq_term_iter *it, cpq_term *t)
  * neither a copy nor the entry's counts. */
 static int block_first_cmp(const cpq_index *ix, uint64_t k, const char *key, size_t klen, int *c)
 {
-    const uint8_t *r = ix->s[CPQ_SEC_TERMINDEX].p + k * CPQ_TERMINDEX_ENTRY;
-    const uint8_t *p = ix->s[CPQ_SEC_TERMS].p;
-    uint64_t n = ix->s[CPQ_SEC_TERMS].len, o = cpq_get32(r);
-    if (o > n || n - o < 2) return CPQ_ECORRUPT;
-    size_t pre = p[o], suf = p[o + 1];
-    if (pre || suf == 0 || suf > CPQ_TERM_MAX || n - o - 2 < suf) return CPQ_ECORRUPT;
-    *c = cmp_bytes((const char *)p + o + 2, suf, key, klen);
+    const uint8_t *t;
+    size_t len;
+    if (block_first(ix, k, &t, &len)) return CPQ_ECORRUPT;
+    *c = cmp_bytes((const char *)t, len, key, klen);
     return CPQ_OK;
 }
 
@@ -949,23 +958,21 @@ int cpq_index_passage(const cpq_index *ix, uint32_t p, cpq_passage_info *out)
 }
 
 /* The public records of passage p from its decoded table records. */
-static int fill_full(const cpq_index *ix, uint32_t p, const prec *rp, const drec *dp, cpq_passage_info *pi,
+static int fill_full(const cpq_index *ix, uint32_t p, const prec *r, const drec *d, cpq_passage_info *pi,
                      cpq_doc_info *di)
 {
-    prec r = *rp;
-    drec d = *dp;
-    if (d.id_off > ix->s[CPQ_SEC_DOCIDS].len || d.id_len > ix->s[CPQ_SEC_DOCIDS].len - d.id_off)
+    if (d->id_off > ix->s[CPQ_SEC_DOCIDS].len || d->id_len > ix->s[CPQ_SEC_DOCIDS].len - d->id_off)
         return CPQ_ECORRUPT;
-    pi->doc = r.doc;
-    pi->start = r.start;
-    pi->len = r.len;
+    pi->doc = r->doc;
+    pi->start = r->start;
+    pi->len = r->len;
     pi->tokens = cpq_index_passage_len(ix, p);
-    pi->ordinal = p - d.first_passage;
-    di->id = (const char *)ix->s[CPQ_SEC_DOCIDS].p + d.id_off;
-    di->idlen = d.id_len;
-    di->first_passage = d.first_passage;
-    di->npassages = d.npassages;
-    di->text_len = d.text_len;
+    pi->ordinal = p - d->first_passage;
+    di->id = (const char *)ix->s[CPQ_SEC_DOCIDS].p + d->id_off;
+    di->idlen = d->id_len;
+    di->first_passage = d->first_passage;
+    di->npassages = d->npassages;
+    di->text_len = d->text_len;
     return CPQ_OK;
 }
 
