@@ -134,6 +134,39 @@ size_t cpq_block_encode(uint32_t prev, const uint32_t *ids, const uint32_t *tfs,
     return o;
 }
 
+size_t cpq_block_decode_ids(const uint8_t *in, size_t avail, uint32_t prev, size_t n, uint32_t *ids,
+                            uint32_t *tfs, size_t *tfs_at, int *tfs_done)
+{
+    if (n == 0 || n > CPQ_BLOCK || avail < 1) return 0;
+    size_t o = 0;
+    unsigned gb = in[o++];
+    if (gb > 32) return 0;
+    size_t gs = cpq_pack_size(n, gb);
+    if (avail - o < gs + 1) return 0;
+    *tfs_at = o + gs;
+    unsigned tb = in[o + gs];
+    if (tb > 32 || avail - o - gs - 1 < cpq_pack_size(n, tb)) return 0;
+    if (tb == 32) {                /* a tf there may overflow: decode and check now */
+        *tfs_done = 1;
+        return cpq_block_decode(in, avail, prev, n, ids, tfs);
+    }
+    *tfs_done = 0;
+    cpq_unpack(in + o, n, gb, ids);
+    uint64_t id = prev == UINT32_MAX ? (uint64_t)-1 : prev;
+    for (size_t i = 0; i < n; i++) {
+        id += 1 + (uint64_t)ids[i];
+        ids[i] = (uint32_t)id;
+    }
+    if (id > UINT32_MAX - 1) return 0;
+    return o + gs + 1 + cpq_pack_size(n, tb);
+}
+
+void cpq_block_decode_tfs(const uint8_t *in, size_t n, uint32_t *tfs)
+{
+    cpq_unpack(in + 1, n, in[0], tfs);
+    for (size_t i = 0; i < n; i++) tfs[i] += 1;
+}
+
 size_t cpq_block_decode(const uint8_t *in, size_t avail, uint32_t prev, size_t n, uint32_t *ids, uint32_t *tfs)
 {
     if (n == 0 || n > CPQ_BLOCK || avail < 1) return 0;

@@ -61,4 +61,15 @@ size_t cpq_block_encode(uint32_t prev, const uint32_t *ids, const uint32_t *tfs,
  * has a width over 32, or its ids overflow 32 bits. */
 size_t cpq_block_decode(const uint8_t *in, size_t avail, uint32_t prev, size_t n, uint32_t *ids, uint32_t *tfs);
 
+/* cpq_block_decode in two steps, for readers that need a block's tfs only
+ * for the few entries they score: the ids now, the tfs later.
+ * cpq_block_decode_ids decodes the ids and checks the whole block (the
+ * same checks and result as cpq_block_decode, which a tf at width 32 needs
+ * decoded: then *tfs_done is 1 and tfs is filled); otherwise *tfs_done is 0
+ * and *tfs_at is the offset in `in` to pass to cpq_block_decode_tfs, which
+ * cannot fail. */
+size_t cpq_block_decode_ids(const uint8_t *in, size_t avail, uint32_t prev, size_t n, uint32_t *ids,
+                            uint32_t *tfs, size_t *tfs_at, int *tfs_done);
+void cpq_block_decode_tfs(const uint8_t *in, size_t n, uint32_t *tfs);
+
 #endif

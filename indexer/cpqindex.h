@@ -246,8 +246,14 @@ typedef struct cpq_postings {
     uint32_t posi;           /* postings whose positions were skipped in block */
     uint64_t posoff;         /* byte offset of positions of entry posi */
     int corrupt;
+    int tfs_done;            /* tfs[] holds the current block's tfs */
+    const uint8_t *tfs_src;  /* else where they are, for cpq_postings_tfs_ */
     uint32_t ids[CPQ_BLOCK], tfs[CPQ_BLOCK];
 } cpq_postings;
+
+/* Decodes the current block's tfs (a block's tfs are decoded only when
+ * asked for: a conjunction probes many blocks and scores few entries). */
+void cpq_postings_tfs_(cpq_postings *p);
 
 /* Start a cursor before the first posting.  Returns CPQ_OK or CPQ_ECORRUPT. */
 int cpq_postings_open(const cpq_index *ix, const cpq_term *t, cpq_postings *p);
@@ -269,11 +275,15 @@ uint32_t cpq_postings_seek(cpq_postings *p, uint32_t target);
 uint32_t cpq_postings_block(cpq_postings *p, uint32_t k);
 uint32_t cpq_postings_block_len(const cpq_postings *p);
 static inline const uint32_t *cpq_postings_ids(const cpq_postings *p) { return p->ids; }
-static inline const uint32_t *cpq_postings_tfs(const cpq_postings *p) { return p->tfs; }
+static inline const uint32_t *cpq_postings_tfs(cpq_postings *p)
+{
+    if (!p->tfs_done) cpq_postings_tfs_(p);
+    return p->tfs;
+}
 
 /* Current passage number and term frequency (valid after next/seek). */
 static inline uint32_t cpq_postings_doc(const cpq_postings *p) { return p->ids[p->i]; }
-static inline uint32_t cpq_postings_tf(const cpq_postings *p) { return p->tfs[p->i]; }
+static inline uint32_t cpq_postings_tf(cpq_postings *p) { return cpq_postings_tfs(p)[p->i]; }
 static inline int cpq_postings_corrupt(const cpq_postings *p) { return p->corrupt; }
 
 /* Positions of the current posting, ascending; writes min(tf, cap) values

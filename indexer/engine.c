@@ -614,7 +614,7 @@ static float it_ub(it *x)
         x->ub_lazy = 0;
         return x->ub = ub;
     }
-    const cpq_postings *pc = &x->pc;
+    cpq_postings *pc = &x->pc;
     cpq_postings tmp;
     if (pc->blk != 0) {
         memcpy(&tmp, pc, sizeof tmp);

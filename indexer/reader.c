@@ -769,8 +769,11 @@ static int load_block(cpq_postings *p, uint32_t k)
     block_loc(p, k, &doff, &poff, &prev);
     uint32_t n = k + 1 < p->nblocks ? CPQ_BLOCK : p->df - k * CPQ_BLOCK;
     if (doff > p->blocks_len || poff > p->pos_len) goto corrupt;
-    size_t used = cpq_block_decode(p->blocks + doff, (size_t)(p->blocks_len - doff), prev, n, p->ids, p->tfs);
+    size_t tfs_at;
+    size_t used = cpq_block_decode_ids(p->blocks + doff, (size_t)(p->blocks_len - doff), prev, n, p->ids, p->tfs,
+                                       &tfs_at, &p->tfs_done);
     if (!used) goto corrupt;
+    p->tfs_src = p->blocks + doff + tfs_at;
     if (p->ids[n - 1] >= p->ix->info.passages) goto corrupt;
     if (p->skips && cpq_get32(p->skips + (size_t)k * CPQ_SKIP_ENTRY) != p->ids[n - 1]) goto corrupt;
     p->blk = k;
@@ -784,6 +787,14 @@ corrupt:
     p->blk = p->nblocks;
     p->n = 0;
     return -1;
+}
+
+void cpq_postings_tfs_(cpq_postings *p)
+{
+    /* load_block checked the block; a cursor before its first block or
+     * past its last has no entries to read tfs of. */
+    if (p->blk < p->nblocks) cpq_block_decode_tfs(p->tfs_src, p->n, p->tfs);
+    p->tfs_done = 1;
 }
 
 uint32_t cpq_postings_next(cpq_postings *p)
@@ -874,13 +885,14 @@ int cpq_postings_positions(cpq_postings *p, uint32_t *pos, size_t cap)
     /* Skip the positions of earlier entries of this block. */
     if (p->posi < p->i) {
         uint64_t m = 0;
-        for (uint32_t j = p->posi; j < p->i; j++) m += p->tfs[j];
+        const uint32_t *tfs = cpq_postings_tfs(p);
+        for (uint32_t j = p->posi; j < p->i; j++) m += tfs[j];
         off = skip_varints(b, blen, off, m);
         if (off == UINT64_MAX) { p->corrupt = 1; return -1; }
         p->posi = p->i;
     }
     p->posoff = off;
-    uint32_t tf = p->tfs[p->i], len = cpq_index_passage_len(p->ix, p->ids[p->i]);
+    uint32_t tf = cpq_postings_tf(p), len = cpq_index_passage_len(p->ix, p->ids[p->i]);
     uint64_t cur = 0;
     uint64_t o2 = off;
     for (uint32_t j = 0; j < tf; j++) {
@@ -918,11 +930,12 @@ void cpq_postings_block_at(const cpq_postings *p, uint32_t k, uint32_t *last, fl
     if (q.nblocks == 1 && (q.blk == 0 || load_block(&q, 0) == 0)) {
         const cpq_index_info *in = &p->ix->info;
         float idf = cpq_bm25_idf(in->passages, p->df);
+        const uint32_t *tfs = cpq_postings_tfs(&q);
         for (uint32_t i = 0; i < q.n; i++) {
             uint32_t len = cpq_index_passage_len(p->ix, q.ids[i]);
-            float s = cpq_bm25(idf, q.tfs[i], len, in->avg_len, CPQ_BM25_K1, CPQ_BM25_B);
+            float s = cpq_bm25(idf, tfs[i], len, in->avg_len, CPQ_BM25_K1, CPQ_BM25_B);
             if (s > ms) ms = s;
-            if (q.tfs[i] > mt) mt = q.tfs[i];
+            if (tfs[i] > mt) mt = tfs[i];
             if (len < ml) ml = len;
         }
         l = q.n ? q.ids[q.n - 1] : 0;
@@ -1205,6 +1218,7 @@ static int verify_term(const cpq_index *ix, const cpq_term *t, cpq_errinfo *e)
         block_loc(&p, k, &doff, &poff, &pv);
         if (doff != data_end) return CORRUPT(e, "postings", "term '%s': block %u is not where the previous ended", t->text, k);
         data_end = doff + cpq_block_decode(p.blocks + doff, (size_t)(p.blocks_len - doff), pv, p.n, p.ids, p.tfs);
+        p.tfs_done = 1;
         if (poff != pos_end) return CORRUPT(e, "positions", "term '%s': block %u positions misplaced", t->text, k);
         float ms = 0;
         uint32_t mt = 0, ml = UINT32_MAX;

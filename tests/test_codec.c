@@ -85,13 +85,35 @@ Test(codec, bits_needed)
     cr_assert_eq(cpq_bits_needed(v, 3), 8);
 }
 
+/* cpq_block_decode, and the two-step decode (ids now, tfs on demand) of
+ * the same bytes: both must accept and refuse the same blocks and agree
+ * on every id and tf. */
+static size_t dec_both(const uint8_t *in, size_t avail, uint32_t prev, size_t n, uint32_t *ids, uint32_t *tfs)
+{
+    uint32_t i2[CPQ_BLOCK], t2[CPQ_BLOCK];
+    size_t at = 0;
+    int done = -1;
+    size_t r = cpq_block_decode(in, avail, prev, n, ids, tfs);
+    size_t r2 = cpq_block_decode_ids(in, avail, prev, n, i2, t2, &at, &done);
+    cr_assert_eq(r2, r, "two-step decode returned %zu, one-step %zu", r2, r);
+    if (!r) return 0;
+    cr_assert(done == 0 || done == 1);
+    cr_assert_eq(done, in[at] == 32, "tfs decoded early only at width 32");
+    if (!done) cpq_block_decode_tfs(in + at, n, t2);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(i2[i], ids[i]);
+        cr_assert_eq(t2[i], tfs[i]);
+    }
+    return r;
+}
+
 static void block_roundtrip(uint32_t prev, const uint32_t *ids, const uint32_t *tfs, size_t n)
 {
     uint8_t buf[CPQ_BLOCK_MAXBYTES];
     uint32_t ri[CPQ_BLOCK], rt[CPQ_BLOCK];
     size_t sz = cpq_block_encode(prev, ids, tfs, n, buf);
     cr_assert(sz >= 2 && sz <= CPQ_BLOCK_MAXBYTES);
-    cr_assert_eq(cpq_block_decode(buf, sz, prev, n, ri, rt), sz);
+    cr_assert_eq(dec_both(buf, sz, prev, n, ri, rt), sz);
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(ri[i], ids[i]);
         cr_assert_eq(rt[i], tfs[i]);
@@ -100,7 +122,7 @@ static void block_roundtrip(uint32_t prev, const uint32_t *ids, const uint32_t *
     for (size_t k = 0; k < sz; k++) {
         uint8_t *cut = malloc(k ? k : 1);
         memcpy(cut, buf, k);
-        cr_assert_eq(cpq_block_decode(cut, k, prev, n, ri, rt), 0, "truncated block of %zu/%zu accepted", k, sz);
+        cr_assert_eq(dec_both(cut, k, prev, n, ri, rt), 0, "truncated block of %zu/%zu accepted", k, sz);
         free(cut);
     }
 }
@@ -145,27 +167,27 @@ Test(codec, block_decode_rejects_garbage)
 {
     uint32_t ids[CPQ_BLOCK], tfs[CPQ_BLOCK];
     uint8_t bad[4] = { 33, 0, 0, 0 }; /* width 33 */
-    cr_assert_eq(cpq_block_decode(bad, sizeof bad, UINT32_MAX, 1, ids, tfs), 0);
+    cr_assert_eq(dec_both(bad, sizeof bad, UINT32_MAX, 1, ids, tfs), 0);
     /* Gaps that overflow 32 bits. */
     uint8_t big[2 + 4 + 1] = { 32, 0xff, 0xff, 0xff, 0xff, 0 };
-    cr_assert_eq(cpq_block_decode(big, sizeof big, 5, 1, ids, tfs), 0);
+    cr_assert_eq(dec_both(big, sizeof big, 5, 1, ids, tfs), 0);
     /* Overflow reached only at a later entry (the decoder checks the last
      * id), a tf - 1 of UINT32_MAX, and the largest id that is allowed. */
     uint8_t two[1 + 8 + 1] = { 32, 0xf0, 0xff, 0xff, 0xff, 0x10, 0, 0, 0, 0 };
-    cr_assert_eq(cpq_block_decode(two, sizeof two, 5, 2, ids, tfs), 0);
+    cr_assert_eq(dec_both(two, sizeof two, 5, 2, ids, tfs), 0);
     uint8_t tfmax[1 + 1 + 1 + 4] = { 8, 0, 32, 0xff, 0xff, 0xff, 0xff };
-    cr_assert_eq(cpq_block_decode(tfmax, sizeof tfmax, UINT32_MAX, 1, ids, tfs), 0);
+    cr_assert_eq(dec_both(tfmax, sizeof tfmax, UINT32_MAX, 1, ids, tfs), 0);
     tfmax[3] = 0xfe;
-    cr_assert_eq(cpq_block_decode(tfmax, sizeof tfmax, UINT32_MAX, 1, ids, tfs), sizeof tfmax);
+    cr_assert_eq(dec_both(tfmax, sizeof tfmax, UINT32_MAX, 1, ids, tfs), sizeof tfmax);
     cr_assert(ids[0] == 0 && tfs[0] == UINT32_MAX);
     uint8_t top[1 + 4 + 1] = { 32, 0xfd, 0xff, 0xff, 0xff, 0 };
-    cr_assert_eq(cpq_block_decode(top, sizeof top, 0, 1, ids, tfs), sizeof top);
+    cr_assert_eq(dec_both(top, sizeof top, 0, 1, ids, tfs), sizeof top);
     cr_assert(ids[0] == UINT32_MAX - 1 && tfs[0] == 1);
     top[1] = 0xfe;
-    cr_assert_eq(cpq_block_decode(top, sizeof top, 0, 1, ids, tfs), 0);
+    cr_assert_eq(dec_both(top, sizeof top, 0, 1, ids, tfs), 0);
     /* n out of range. */
-    cr_assert_eq(cpq_block_decode(big, sizeof big, 5, 0, ids, tfs), 0);
-    cr_assert_eq(cpq_block_decode(big, sizeof big, 5, CPQ_BLOCK + 1, ids, tfs), 0);
+    cr_assert_eq(dec_both(big, sizeof big, 5, 0, ids, tfs), 0);
+    cr_assert_eq(dec_both(big, sizeof big, 5, CPQ_BLOCK + 1, ids, tfs), 0);
     /* Random bytes never crash and never produce non-increasing ids. */
     uint64_t s = 3;
     for (int r = 0; r < 20000; r++) {
@@ -174,7 +196,7 @@ Test(codec, block_decode_rejects_garbage)
         for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)tu_rand(&s);
         if (len) buf[0] %= 40;
         size_t n = 1 + tu_rand(&s) % 8;
-        if (cpq_block_decode(buf, len, UINT32_MAX, n, ids, tfs))
+        if (dec_both(buf, len, UINT32_MAX, n, ids, tfs))
             for (size_t i = 1; i < n; i++) cr_assert(ids[i] > ids[i - 1]);
     }
 }
