@@ -5,7 +5,7 @@
  *
  *   load [--host H] --port P [--conns N] [--pipeline D] [--duration S]
  *        [--warmup S] [--threads T] [--proto cpq|redis]
- *        [--mode ping|search] [--queries FILE] [--search-opts OPTS]
+ *        [--mode ping|search] [--queries FILE] [--search-opts OPTS] [--rate R]
  *
  * Each of N connections keeps D requests in flight (D = 1: send, wait for
  * the reply, send the next; D > 1: pipelining).  The requests of a
@@ -13,6 +13,15 @@
  * from the moment a request's write returned to the moment its whole reply
  * was read, so with D > 1 it includes the queueing behind earlier requests
  * of the same connection.  Warm-up seconds are run and not counted.
+ *
+ * That is a closed loop: the server's speed sets the request rate, and by
+ * Little's law the mean latency is N / throughput whatever the server does.
+ * --rate R makes it an open loop instead, as wrk2 does: R requests per
+ * second in all, each connection's due at fixed intervals (staggered
+ * across connections), still at most D in flight per connection.  A
+ * request is timed from when it was due, not from when it went out, so a
+ * server that falls behind is charged for the wait its clients would see
+ * (no "coordinated omission").  RPS is then what was achieved.
  *
  * Replies: cpq replies end at a status line, `OK...` or `ERR...` (cpq's
  * PROTOCOL.md section 4; `text N` literals are skipped by length); redis
@@ -57,6 +66,7 @@ typedef struct conn {
     unsigned head, outstanding;
     size_t next_query;
     int greeted;              /* cpq sends a greeting first */
+    double next_due;          /* --rate: when its next request is due */
 } conn;
 
 typedef struct samples {
@@ -66,7 +76,7 @@ typedef struct samples {
 
 typedef struct worker {
     pthread_t th;
-    conn *conns;
+    conn *conns, *all;
     size_t nconns;
     uint64_t done, errors;
     samples lat;
@@ -76,6 +86,7 @@ static const char *g_host = "127.0.0.1";
 static const char *g_port;
 static unsigned g_conns = 1, g_depth = 1, g_threads = 1;
 static double g_duration = 5, g_warmup = 1;
+static double g_rate;         /* --rate: requests per second in all; 0: closed loop */
 static int g_redis, g_search;
 static const char *g_queries_path, *g_search_opts = "";
 static bench_queries g_qs;
@@ -143,11 +154,17 @@ static void fill(worker *w, conn *c)
     if (t >= g_stop)
         return;
     while (c->outstanding < g_depth && len + BENCH_QUERY_TEXT_MAX + 64 < sizeof out) {
+        double at = t;
+        if (g_rate > 0) {
+            if (c->next_due > t) break;
+            at = c->next_due;
+        }
         size_t n = request(c, out + len, sizeof out - len);
         if (n == 0) break;
         len += n;
-        c->sent[(c->head + c->outstanding) % DEPTH_MAX] = t;
+        c->sent[(c->head + c->outstanding) % DEPTH_MAX] = at;
         c->outstanding++;
+        if (g_rate > 0) c->next_due += (double)g_conns / g_rate;
     }
     size_t off = 0;
     while (off < len) {
@@ -236,16 +253,32 @@ static void *run(void *arg)
     for (;;) {
         double t = now();
         if (!started && (g_redis || t > g_start + 0.2)) {
-            /* Greetings are in (cpq) - start sending. */
-            for (size_t k = 0; k < w->nconns; k++) fill(w, &w->conns[k]);
+            /* Greetings are in (cpq) - start sending; with --rate the
+             * connections' first requests are spread over one interval. */
+            for (size_t k = 0; k < w->nconns; k++) {
+                conn *c = &w->conns[k];
+                if (g_rate > 0) c->next_due = t + (double)(c - w->all) / g_rate;
+                fill(w, c);
+            }
             started = 1;
+        } else if (started && g_rate > 0) {
+            for (size_t k = 0; k < w->nconns; k++) fill(w, &w->conns[k]);
         }
         if (t >= g_stop) {
             int busy = 0;
             for (size_t k = 0; k < w->nconns; k++) busy |= w->conns[k].outstanding > 0;
             if (!busy || t >= g_stop + 10) break;
         }
-        int n = epoll_wait(ep, evs, 256, 50);
+        /* Sleep until a reply comes or, with --rate, the next request
+         * is due (to the nanosecond: epoll_wait's milliseconds would
+         * send late and charge the server for it). */
+        double wake = t + 0.05;
+        if (started && g_rate > 0)
+            for (size_t k = 0; k < w->nconns; k++)
+                if (w->conns[k].outstanding < g_depth && w->conns[k].next_due < wake) wake = w->conns[k].next_due;
+        double dt = wake > t ? wake - t : 0;
+        struct timespec to = {(time_t)dt, (long)((dt - (double)(time_t)dt) * 1e9)};
+        int n = epoll_pwait2(ep, evs, 256, &to, NULL);
         if (n < 0) {
             if (errno == EINTR) continue;
             die("epoll_wait");
@@ -279,7 +312,7 @@ static void usage(void)
     fprintf(stderr,
         "usage: load [--host H] --port P [--conns N] [--pipeline D] [--duration S] [--warmup S]\n"
         "            [--threads T] [--proto cpq|redis] [--mode ping|search] [--queries FILE]\n"
-        "            [--search-opts OPTS]\n");
+        "            [--search-opts OPTS] [--rate R]\n");
     exit(2);
 }
 
@@ -317,6 +350,7 @@ int main(int argc, char **argv)
             else if (strcmp(v, "ping")) usage();
         } else if (!strcmp(a, "--queries")) g_queries_path = v;
         else if (!strcmp(a, "--search-opts")) g_search_opts = v;
+        else if (!strcmp(a, "--rate")) g_rate = num(v, 1, 10000000, "--rate");
         else usage();
     }
     if (!g_port || (g_search && (!g_queries_path || g_redis))) usage();
@@ -340,6 +374,7 @@ int main(int argc, char **argv)
     }
     for (unsigned t = 0; t < g_threads; t++) {
         ws[t].conns = cs + (size_t)g_conns * t / g_threads;
+        ws[t].all = cs;
         ws[t].nconns = (size_t)g_conns * (t + 1) / g_threads - (size_t)g_conns * t / g_threads;
     }
     g_start = now();

@@ -24,6 +24,10 @@
 #   CPQ_LOAD_ROUNDS=3              PING: runs per server and row, taking turns; the median is shown
 #   CPQ_LOAD_GEN_THREADS=1         load generator threads
 #   CPQ_LOAD_SEARCH_OPTS=          options for every SEARCH (e.g. ":snippet=0")
+#   CPQ_LOAD_CPQD_ARGS=            more cpqd options (e.g. "--passage-cache 0")
+#   CPQ_LOAD_RATES="10000 15000 20000"  SEARCH open loop (load --rate): offered
+#                                  queries/s at CPQ_LOAD_RATE_CONNS=64 connections
+#                                  ("" to skip)
 #   CPQ_LOAD_QUERIES=FILE          default ../shared/bench/queries-aol.jsonl
 #   CPQ_LOAD_INDEX=FILE            index to serve (built from CORPUS when missing;
 #                                  default /tmp/cpq-load/gcide.cpqx)
@@ -44,6 +48,9 @@ conns=${CPQ_LOAD_CONNS:-1 16 64 256}
 duration=${CPQ_LOAD_DURATION:-5}
 gen_threads=${CPQ_LOAD_GEN_THREADS:-1}
 search_opts=${CPQ_LOAD_SEARCH_OPTS:-}
+read -r -a cpqd_args <<<"${CPQ_LOAD_CPQD_ARGS:-}"
+rates=${CPQ_LOAD_RATES-10000 15000 20000}
+rate_conns=${CPQ_LOAD_RATE_CONNS:-64}
 index=${CPQ_LOAD_INDEX:-/tmp/cpq-load/gcide.cpqx}
 out=${CPQ_BENCH_OUT:-}
 rounds=${CPQ_LOAD_ROUNDS:-3}
@@ -84,7 +91,7 @@ threads_arg=()
 start_cpqd() { # NAME [PREFIX...]
     local name=$1; shift
     "$@" "$build/daemon/cpqd" --index "$index" --listen 127.0.0.1:0 --max-clients 4096 \
-        --log-level info "${threads_arg[@]}" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+        --log-level info "${threads_arg[@]}" "${cpqd_args[@]}" >"$tmp/$name.out" 2>"$tmp/$name.err" &
     spid=$!
     pids+=("$spid")
     for _ in $(seq 100); do grep -q listening "$tmp/$name.out" 2>/dev/null && break; sleep 0.1; done
@@ -158,6 +165,11 @@ for c in $conns; do
         --queries "$queries" --search-opts ":snippet=0${search_opts:+ $search_opts}"
 done
 
+for rt in $rates; do
+    run "cpq rate $rt" "$cpid" --port "$cport" --conns "$rate_conns" --pipeline 1 --mode search \
+        --queries "$queries" --search-opts "$search_opts" --rate "$rt"
+done
+
 ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
 ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }' || printf -- '-'; }
 {
@@ -189,4 +201,15 @@ ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { print
         printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" "${cpu[$k]}" "${errs[$k]}" \
             "${rps[$n]}" "$(ms "${p50[$n]}")" "$(ms "${p99[$n]}")" "${cpu[$n]}"
     done
+    if [ -n "$rates" ]; then
+        echo
+        echo "### SEARCH with snippets, open loop: $rate_conns connections offered a fixed rate (load --rate; latency from when each query was due)"
+        echo
+        echo "| offered q/s | achieved q/s | p50 ms | p99 ms | server CPU us/query | errors |"
+        echo "|---|---|---|---|---|---|"
+        for rt in $rates; do
+            k="cpq rate $rt"
+            printf '| %s | %s | %s | %s | %s | %s |\n' "$rt" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" "${cpu[$k]}" "${errs[$k]}"
+        done
+    fi
 } | tee -a "${out:-/dev/null}"

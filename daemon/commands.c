@@ -26,6 +26,7 @@ struct cpqd_cmd {
     cpqd_gen *gen;                 /* this worker's reference */
     cpq_analyzer *an, *pan;        /* built for gen's analysis settings */
     cpq_fetch *fetch;              /* passage text of gen */
+    uint64_t pc_hits, pc_misses;   /* fetch's cache counts already in st */
     cpq_pbuf out;                  /* the reply being written */
     cpq_rw rw;
     int err;                       /* the current reply is an error */
@@ -64,10 +65,15 @@ static int bind_gen(cpqd_cmd *c, cpqd_gen *g)
         cpq_fetch_free(f);
         return -1;
     }
+    /* Each worker's share of the passage cache; without it (no memory)
+     * the worker still serves, decompressing every hit. */
+    if (cpq_fetch_set_cache(f, c->cfg->passage_cache / (size_t)c->cfg->threads) != CPQ_OK)
+        cpqd_warn("generation %llu: no memory for the passage cache; serving without it", (unsigned long long)g->num);
     cpq_fetch_free(c->fetch);
     cpq_analyzer_free(c->pan);
     cpq_analyzer_free(c->an);
     cpqd_gen_release(c->gen);
+    c->pc_hits = c->pc_misses = 0;
     c->gen = g;
     c->an = an;
     c->pan = pan;
@@ -654,6 +660,9 @@ static void cmd_stats(cpqd_cmd *c)
     stat_u64(c, "stat", "bytes_in", s.bytes_in);
     stat_u64(c, "stat", "bytes_out", s.bytes_out);
     stat_u64(c, "stat", "unsent_bytes", atomic_load(&g->unsent));
+    stat_u64(c, "stat", "passage_cache_hits", s.pc_hits);
+    stat_u64(c, "stat", "passage_cache_misses", s.pc_misses);
+    stat_u64(c, "stat", "passage_cache_bytes", s.pc_bytes);
     cpq_rw_ok(&c->rw);
     cpq_rw_u64(&c->rw, "gen", c->gen->num);
     cpq_rw_end(&c->rw);
@@ -848,6 +857,17 @@ static const cpq_pbuf *finish(cpqd_cmd *c)
     cpqd_ctr_add(&c->st->commands, 1);
     if (c->err) cpqd_ctr_add(&c->st->errors, 1);
     cpqd_ctr_add(&c->st->bytes_out, c->out.len);
+    /* The passage cache's counts into STATS's (the fetcher is this
+     * worker's, so it only changes inside commands). */
+    cpq_fetch_cache_stats ps;
+    cpq_fetch_cache_get_stats(c->fetch, &ps);
+    if (ps.hits != c->pc_hits || ps.misses != c->pc_misses) {
+        cpqd_ctr_add(&c->st->pc_hits, ps.hits - c->pc_hits);
+        cpqd_ctr_add(&c->st->pc_misses, ps.misses - c->pc_misses);
+        atomic_store_explicit(&c->st->pc_bytes, ps.bytes, memory_order_relaxed);
+        c->pc_hits = ps.hits;
+        c->pc_misses = ps.misses;
+    }
     return &c->out;
 }
 

@@ -34,6 +34,8 @@ static const char usage[] =
     "  --idle-timeout S          close connections idle for S seconds (default 300; 0 = never)\n"
     "  --query-budget MS         time budget of one query in ms (default 1000)\n"
     "  --max-reply BYTES         largest reply (default 16777216)\n"
+    "  --passage-cache SIZE      keep this much recently fetched passage text decompressed,\n"
+    "                            all workers together, e.g. 64M (the default) or 0 (off)\n"
     "  --password-file F         require AUTH with the first line of F\n"
     "  --admin-password-file F   RELOAD needs AUTH with the first line of F\n"
     "  --no-remote-reload        refuse RELOAD over the network (SIGHUP still reloads)\n"
@@ -125,7 +127,7 @@ static int read_password(const char *path, char **out, size_t *len, const char *
 
 enum {
     OPT_INDEX = 256, OPT_LISTEN, OPT_THREADS, OPT_MAX_CLIENTS, OPT_IDLE, OPT_BUDGET, OPT_MAX_REPLY,
-    OPT_PASSWORD, OPT_ADMIN_PASSWORD, OPT_NO_REMOTE_RELOAD, OPT_SLOW, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION,
+    OPT_PASSAGE_CACHE, OPT_PASSWORD, OPT_ADMIN_PASSWORD, OPT_NO_REMOTE_RELOAD, OPT_SLOW, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option longopts[] = {
@@ -136,6 +138,7 @@ static const struct option longopts[] = {
     { "idle-timeout", required_argument, NULL, OPT_IDLE },
     { "query-budget", required_argument, NULL, OPT_BUDGET },
     { "max-reply", required_argument, NULL, OPT_MAX_REPLY },
+    { "passage-cache", required_argument, NULL, OPT_PASSAGE_CACHE },
     { "password-file", required_argument, NULL, OPT_PASSWORD },
     { "admin-password-file", required_argument, NULL, OPT_ADMIN_PASSWORD },
     { "no-remote-reload", no_argument, NULL, OPT_NO_REMOTE_RELOAD },
@@ -172,6 +175,7 @@ static int parse_args(int argc, char **argv, cpqd_config *cfg)
     cfg->budget_ms = CPQD_QUERY_BUDGET_DEFAULT;
     cfg->max_reply = CPQ_PROTO_REPLY_MAX;
     cfg->slow_ms = CPQD_SLOW_MS_DEFAULT;
+    cfg->passage_cache = CPQD_PASSAGE_CACHE_DEFAULT;
 
     opterr = 0;
     int ch;
@@ -209,6 +213,10 @@ static int parse_args(int argc, char **argv, cpqd_config *cfg)
             if (parse_num(optarg, 4096, (unsigned long long)1 << 30, &v) != 0)
                 return bad_arg("--max-reply", optarg, "expected bytes, 4096..1073741824");
             cfg->max_reply = (size_t)v;
+            break;
+        case OPT_PASSAGE_CACHE:
+            if (cpq_parse_size(optarg, &cfg->passage_cache) != 0 || cfg->passage_cache > ((size_t)1 << 40))
+                return bad_arg("--passage-cache", optarg, "expected a size up to 1T, e.g. 64M, 1G or 0");
             break;
         case OPT_PASSWORD:
             free(cfg->password);

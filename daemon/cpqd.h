@@ -18,6 +18,7 @@
 #define CPQD_QUERY_BUDGET_DEFAULT 1000u   /* milliseconds */
 #define CPQD_MAX_CLIENTS_DEFAULT 1024
 #define CPQD_SLOW_MS_DEFAULT 100u
+#define CPQD_PASSAGE_CACHE_DEFAULT ((size_t)64 << 20)
 #define CPQD_OUT_HIGH ((size_t)4 << 20)   /* stop reading a client with this much unsent output */
 #define CPQD_OUT_LOW ((size_t)1 << 20)    /* ... and resume when it drained below this */
 #ifndef CPQD_OUT_BUDGET
@@ -33,6 +34,7 @@ typedef struct cpqd_config {
     unsigned idle_timeout_s;      /* 0: none */
     unsigned budget_ms;           /* per-query time budget, >= 1 */
     size_t max_reply;             /* bytes per reply */
+    size_t passage_cache;         /* bytes of decompressed passages, all workers together */
     char *password;               /* NULL: no password */
     size_t password_len;
     char *admin_password;         /* NULL: RELOAD needs what other commands need */

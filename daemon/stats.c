@@ -62,6 +62,9 @@ void cpqd_stats_sum_all(cpqd_stats_sum *s)
         s->slow += cpqd_ctr_get(&w->slow);
         s->bytes_in += cpqd_ctr_get(&w->bytes_in);
         s->bytes_out += cpqd_ctr_get(&w->bytes_out);
+        s->pc_hits += cpqd_ctr_get(&w->pc_hits);
+        s->pc_misses += cpqd_ctr_get(&w->pc_misses);
+        s->pc_bytes += cpqd_ctr_get(&w->pc_bytes);
         uint64_t m = cpqd_ctr_get(&w->search_us_max);
         if (m > s->max) s->max = m;
         for (unsigned b = 0; b < CPQD_HIST_BUCKETS; b++) hist[b] += cpqd_ctr_get(&w->hist[b]);

@@ -39,6 +39,7 @@ static inline uint64_t cpqd_ctr_get(const cpqd_ctr *c)
 typedef struct cpqd_wstats {
     cpqd_ctr commands, errors, searches, slow, bytes_in, bytes_out;
     cpqd_ctr search_us_max;
+    cpqd_ctr pc_hits, pc_misses, pc_bytes;   /* passage cache; pc_bytes a gauge */
     cpqd_ctr hist[CPQD_HIST_BUCKETS];
 } cpqd_wstats;
 
@@ -65,6 +66,7 @@ typedef struct cpqd_stats_sum {
     uint64_t uptime_s;
     uint64_t commands, errors, searches, slow, bytes_in, bytes_out;
     uint64_t p50, p90, p99, max;      /* search latency, microseconds */
+    uint64_t pc_hits, pc_misses, pc_bytes; /* passage caches */
     size_t threads;
 } cpqd_stats_sum;
 

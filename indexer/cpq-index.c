@@ -69,27 +69,6 @@ static const char main_usage[] =
     "\n"
     "Run 'cpq-index COMMAND --help' for a command's options.\n";
 
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *s == '-') return -1;
-    unsigned long long mul = 1;
-    switch (*end) {
-    case 0: break;
-    case 'k': case 'K': mul = 1ULL << 10; end++; break;
-    case 'm': case 'M': mul = 1ULL << 20; end++; break;
-    case 'g': case 'G': mul = 1ULL << 30; end++; break;
-    case 't': case 'T': mul = 1ULL << 40; end++; break;
-    default: return -1;
-    }
-    if ((*end == 'B' || *end == 'b') && mul > 1) end++;
-    if (*end || (v && mul > ~0ULL / v)) return -1;
-    *out = (size_t)(v * mul);
-    return 0;
-}
-
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
     char *end;
@@ -183,7 +162,7 @@ static int cmd_build(int argc, char **argv)
             o.passage_words = (uint32_t)v;
             break;
         case 'm':
-            if (parse_size(optarg, &o.memory) || o.memory < CPQ_MEMORY_MIN) {
+            if (cpq_parse_size(optarg, &o.memory) || o.memory < CPQ_MEMORY_MIN) {
                 fprintf(stderr, "cpq-index: --memory: '%s' is not a size of at least 1M (e.g. 256M, 2G)\n", optarg);
                 return EXIT_USAGE;
             }

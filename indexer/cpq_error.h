@@ -42,6 +42,12 @@ const char *cpq_err_name(int code);
 /* A sentence describing a code; never NULL. */
 const char *cpq_err_str(int code);
 
+/* A byte count as the tools take it on their command lines: decimal digits
+ * and an optional K, M, G or T (powers of 1024, upper or lower case, an
+ * optional B after it): "512M", "2G", "4096".  0 and *out, or -1 when s is
+ * not such a size or it overflows size_t. */
+int cpq_parse_size(const char *s, size_t *out);
+
 /* Record code and a printf-style message in *e (when e is not NULL).
  * Returns code, so callers can write `return cpq_err_set(e, CPQ_EIO, ...)`. */
 int cpq_err_set(cpq_errinfo *e, int code, const char *fmt, ...)

@@ -344,8 +344,25 @@ typedef struct cpq_fetch cpq_fetch;
 int cpq_fetch_create(const cpq_index *ix, cpq_fetch **out);
 void cpq_fetch_free(cpq_fetch *f);
 
-/* Text of passage p: *text points into f's buffer (valid until the next
- * call with f), *len its length.  Decompresses only that passage.
+/* Keep up to `bytes` of recently fetched passages decompressed in f (their
+ * text and records, and 120 bytes of bookkeeping each), evicting the
+ * least recently used; a passage over an eighth of that is not kept.  0
+ * (the default) turns it off.  Search engines keep such a cache beside
+ * their stored text (Lucene/Solr's documentCache, tantivy's and
+ * Manticore's docstore caches): hits are fetched again and again, and a
+ * cached one costs a hash probe instead of a zstd frame.  Cached entries
+ * belong to f (one thread, one index), so no locking.  Drops what was
+ * cached.  Returns CPQ_OK or CPQ_ENOMEM (then the cache is off). */
+int cpq_fetch_set_cache(cpq_fetch *f, size_t bytes);
+typedef struct cpq_fetch_cache_stats {
+    uint64_t hits, misses;   /* passage fetches answered from it, and not */
+    uint64_t entries;        /* passages held now */
+    size_t bytes, budget;    /* their charge, and the most it may be */
+} cpq_fetch_cache_stats;
+void cpq_fetch_cache_get_stats(const cpq_fetch *f, cpq_fetch_cache_stats *st);
+
+/* Text of passage p: *text points into f's buffer or cache (valid until
+ * the next call with f), *len its length.  Decompresses only that passage.
  * Returns CPQ_OK, CPQ_ENOTFOUND, CPQ_ECORRUPT, CPQ_ENOMEM. */
 int cpq_fetch_passage(cpq_fetch *f, uint32_t p, const char **text, size_t *len);
 /* cpq_fetch_passage and cpq_index_passage_full in one: the text, and the

@@ -1084,12 +1084,132 @@ int cpq_index_doc_find(const cpq_index *ix, const char *id, size_t len, uint32_t
 
 /* ---- passage text -------------------------------------------------------------- */
 
+/* A cached passage: its text and records, as cpq_fetch_passage_full
+ * returns them; one allocation with the text after it. */
+typedef struct pc_ent {
+    struct pc_ent *hnext;              /* hash chain */
+    struct pc_ent *newer, *older;      /* recency list */
+    uint32_t p;
+    cpq_passage_info pi;
+    cpq_doc_info di;
+    size_t len;
+    char text[];
+} pc_ent;
+
 struct cpq_fetch {
     const cpq_index *ix;
     ZSTD_DCtx *dctx;
     char *buf;
     size_t cap;
+    /* Passage cache (cpq_fetch_set_cache): a hash of passage numbers and
+     * a recency list, the least recently used evicted first. */
+    pc_ent **tab;
+    size_t tabmask;
+    pc_ent *newest, *oldest;
+    size_t budget, used;
+    cpq_fetch_cache_stats st;
 };
+
+/* Each entry's charge against the budget: its text, the entry (104 bytes
+ * on 64-bit targets) and what malloc keeps beside it. */
+#define PC_COST(len) (sizeof(pc_ent) + (len) + 16)
+
+static size_t pc_slot(const cpq_fetch *f, uint32_t p)
+{
+    return (size_t)(((uint64_t)p * 0x9E3779B97F4A7C15ull) >> 32) & f->tabmask;
+}
+
+static void pc_unlink(cpq_fetch *f, pc_ent *e)
+{
+    if (e->newer) e->newer->older = e->older; else f->newest = e->older;
+    if (e->older) e->older->newer = e->newer; else f->oldest = e->newer;
+    e->newer = e->older = NULL;
+}
+
+static void pc_push(cpq_fetch *f, pc_ent *e)
+{
+    e->older = f->newest;
+    e->newer = NULL;
+    if (f->newest) f->newest->newer = e; else f->oldest = e;
+    f->newest = e;
+}
+
+static void pc_evict_oldest(cpq_fetch *f)
+{
+    pc_ent *e = f->oldest;
+    pc_ent **pp = &f->tab[pc_slot(f, e->p)];
+    while (*pp != e) pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    pc_unlink(f, e);
+    f->used -= PC_COST(e->len);
+    f->st.entries--;
+    free(e);
+}
+
+static pc_ent *pc_find(cpq_fetch *f, uint32_t p)
+{
+    for (pc_ent *e = f->tab[pc_slot(f, p)]; e; e = e->hnext)
+        if (e->p == p) {
+            if (f->newest != e) {
+                pc_unlink(f, e);
+                pc_push(f, e);
+            }
+            return e;
+        }
+    return NULL;
+}
+
+/* Remember passage p; a failed allocation only means it is not cached. */
+static void pc_add(cpq_fetch *f, uint32_t p, const char *text, size_t len, const cpq_passage_info *pi,
+                   const cpq_doc_info *di)
+{
+    size_t cost = PC_COST(len);
+    if (cost > f->budget / 8) return;          /* a huge passage would flush the rest */
+    while (f->oldest && f->used + cost > f->budget) pc_evict_oldest(f);
+    pc_ent *e = malloc(sizeof *e + len);
+    if (!e) return;
+    e->p = p;
+    e->pi = *pi;
+    e->di = *di;
+    e->len = len;
+    memcpy(e->text, text, len);
+    size_t k = pc_slot(f, p);
+    e->hnext = f->tab[k];
+    f->tab[k] = e;
+    pc_push(f, e);
+    f->used += cost;
+    f->st.entries++;
+}
+
+static void pc_clear(cpq_fetch *f)
+{
+    while (f->oldest) pc_evict_oldest(f);
+    free(f->tab);
+    f->tab = NULL;
+    f->budget = f->used = 0;
+}
+
+int cpq_fetch_set_cache(cpq_fetch *f, size_t bytes)
+{
+    pc_clear(f);
+    if (bytes < PC_COST(0) * 8) return CPQ_OK;   /* too small to hold anything: off */
+    /* About one chain per 256 bytes of budget (passages are a few hundred
+     * bytes), so chains stay short; at most 2^24 of them. */
+    size_t n = 64;
+    while (n < bytes / 256 && n < ((size_t)1 << 24)) n <<= 1;
+    f->tab = calloc(n, sizeof *f->tab);
+    if (!f->tab) return CPQ_ENOMEM;
+    f->tabmask = n - 1;
+    f->budget = bytes;
+    return CPQ_OK;
+}
+
+void cpq_fetch_cache_get_stats(const cpq_fetch *f, cpq_fetch_cache_stats *st)
+{
+    *st = f->st;
+    st->bytes = f->used;
+    st->budget = f->budget;
+}
 
 int cpq_fetch_create(const cpq_index *ix, cpq_fetch **out)
 {
@@ -1108,14 +1228,12 @@ int cpq_fetch_create(const cpq_index *ix, cpq_fetch **out)
 void cpq_fetch_free(cpq_fetch *f)
 {
     if (!f) return;
+    pc_clear(f);
     ZSTD_freeDCtx(f->dctx);
     free(f->buf);
     free(f);
 }
 
-/* The stored slice of passage p: from the passage start (document start for
- * the first passage) to the next passage's start (document end for the
- * last).  Decompressed into f->buf + at. */
 /* Decompress passage p's slice of its document's text to f->buf + at: from
  * the passage's start (the document's start for its first passage) to the
  * next passage's start (the document's end for its last).  *r and *d
@@ -1154,6 +1272,20 @@ int cpq_fetch_passage_full(cpq_fetch *f, uint32_t p, const char **text, size_t *
                            cpq_doc_info *di)
 {
     if (p >= f->ix->info.passages) return CPQ_ENOTFOUND;
+    if (f->tab) {
+        pc_ent *e = pc_find(f, p);
+        if (e) {
+            f->st.hits++;
+            *text = e->text;
+            *len = e->len;
+            if (pi) {
+                *pi = e->pi;
+                *di = e->di;
+            }
+            return CPQ_OK;
+        }
+        f->st.misses++;
+    }
     size_t slen;
     uint64_t s0;
     prec r;
@@ -1161,9 +1293,18 @@ int cpq_fetch_passage_full(cpq_fetch *f, uint32_t p, const char **text, size_t *
     int rc = fetch_slice(f, p, 0, &slen, &s0, &r, &d);
     if (rc) return rc;
     if (r.start < s0 || r.start - s0 + r.len > slen) return CPQ_ECORRUPT;
-    if (pi && (rc = fill_full(f->ix, p, &r, &d, pi, di))) return rc;
     *text = f->buf + (r.start - s0);
     *len = (size_t)r.len;
+    if (pi || f->tab) {
+        cpq_passage_info pi1;
+        cpq_doc_info di1;
+        if ((rc = fill_full(f->ix, p, &r, &d, &pi1, &di1))) return rc;
+        if (pi) {
+            *pi = pi1;
+            *di = di1;
+        }
+        if (f->tab) pc_add(f, p, *text, *len, &pi1, &di1);
+    }
     return CPQ_OK;
 }
 

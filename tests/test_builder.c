@@ -158,6 +158,79 @@ Test(builder, documents_and_passages_read_back)
     cpq_fetch_free(f);
 }
 
+/* A fetcher with a passage cache answers exactly as one without, in any
+ * order, under eviction; its charge stays within its budget; a passage
+ * asked for again while cached is a hit; set_cache(0) turns it off. */
+Test(builder, passage_cache_matches_uncached_fetch)
+{
+    const cpq_index_info *in = cpq_index_get_info(ix);
+    cpq_fetch *plain, *cached;
+    cr_assert_eq(cpq_fetch_create(ix, &plain), CPQ_OK);
+    cr_assert_eq(cpq_fetch_create(ix, &cached), CPQ_OK);
+    cpq_fetch_cache_stats st;
+    cpq_fetch_cache_get_stats(cached, &st);
+    cr_assert(st.budget == 0 && st.hits == 0 && st.misses == 0, "off by default");
+    /* Room for a few dozen passages of this corpus: most fetches evict. */
+    size_t budget = 16384;
+    cr_assert_eq(cpq_fetch_set_cache(cached, budget), CPQ_OK);
+    uint64_t s = 77, lookups = 0;
+    uint32_t np = (uint32_t)in->passages, last = 0;
+    for (int round = 0; round < 20000; round++) {
+        /* Mostly a small hot set, sometimes anything, sometimes the last again. */
+        uint32_t p = round % 7 == 0 ? last : round % 3 ? (uint32_t)(tu_rand(&s) % (np < 24 ? np : 24)) : (uint32_t)(tu_rand(&s) % np);
+        last = p;
+        const char *t1, *t2;
+        size_t l1, l2;
+        cpq_passage_info pi1, pi2;
+        cpq_doc_info di1, di2;
+        int full = round & 1;
+        cr_assert_eq(cpq_fetch_passage_full(plain, p, &t1, &l1, &pi1, &di1), CPQ_OK);
+        if (full) {
+            memset(&pi2, 0x5a, sizeof pi2);
+            memset(&di2, 0x5a, sizeof di2);
+            cr_assert_eq(cpq_fetch_passage_full(cached, p, &t2, &l2, &pi2, &di2), CPQ_OK);
+            cr_assert(pi1.doc == pi2.doc && pi1.ordinal == pi2.ordinal && pi1.start == pi2.start
+                      && pi1.len == pi2.len && pi1.tokens == pi2.tokens, "passage %u: records differ", p);
+            cr_assert(di1.id == di2.id && di1.idlen == di2.idlen && di1.first_passage == di2.first_passage
+                      && di1.npassages == di2.npassages && di1.text_len == di2.text_len);
+        } else {
+            cr_assert_eq(cpq_fetch_passage(cached, p, &t2, &l2), CPQ_OK);
+        }
+        cr_assert(l1 == l2 && !memcmp(t1, t2, l1), "passage %u: text differs (round %d)", p, round);
+        lookups++;
+        cpq_fetch_cache_get_stats(cached, &st);
+        cr_assert(st.bytes <= st.budget, "cache holds %zu bytes over its %zu", st.bytes, st.budget);
+    }
+    cpq_fetch_cache_get_stats(cached, &st);
+    cr_assert_eq(st.hits + st.misses, lookups);
+    cr_assert(st.hits > lookups / 2, "only %llu hits of %llu on a hot set", (unsigned long long)st.hits,
+              (unsigned long long)lookups);
+    cr_assert(st.misses > 24, "no evictions: budget too large for the test");
+    cr_assert(st.entries > 0 && st.budget == budget);
+    /* The same passage twice in a row: the second is a hit. */
+    const char *t;
+    size_t l;
+    cr_assert_eq(cpq_fetch_passage(cached, np - 1, &t, &l), CPQ_OK);
+    cpq_fetch_cache_get_stats(cached, &st);
+    uint64_t h0 = st.hits;
+    cr_assert_eq(cpq_fetch_passage(cached, np - 1, &t, &l), CPQ_OK);
+    cpq_fetch_cache_get_stats(cached, &st);
+    cr_assert_eq(st.hits, h0 + 1);
+    /* Out of range is still an error, not a cache question. */
+    cr_assert_eq(cpq_fetch_passage(cached, np, &t, &l), CPQ_ENOTFOUND);
+    /* Off again: nothing held, nothing counted as a hit. */
+    cr_assert_eq(cpq_fetch_set_cache(cached, 0), CPQ_OK);
+    cpq_fetch_cache_get_stats(cached, &st);
+    cr_assert(st.entries == 0 && st.bytes == 0 && st.budget == 0);
+    h0 = st.hits;
+    cr_assert_eq(cpq_fetch_passage(cached, 0, &t, &l), CPQ_OK);
+    cr_assert_eq(cpq_fetch_passage(cached, 0, &t, &l), CPQ_OK);
+    cpq_fetch_cache_get_stats(cached, &st);
+    cr_assert_eq(st.hits, h0);
+    cpq_fetch_free(cached);
+    cpq_fetch_free(plain);
+}
+
 typedef struct model_ctx {
     const cpq_index *ix;
     uint32_t passage;

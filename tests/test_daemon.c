@@ -489,7 +489,8 @@ Test(daemon, stats_info_help_mode)
     static const char *const stats[] = { "uptime_s", "connections", "connections_total", "connections_rejected",
         "commands_total", "errors_total", "searches", "search_us_p50", "search_us_p90", "search_us_p99",
         "search_us_max", "slow_queries", "threads", "gen", "reloads", "reload_failures", "passages", "docs",
-        "terms", "index_bytes", "rss_bytes", "bytes_in", "bytes_out" };
+        "terms", "index_bytes", "rss_bytes", "bytes_in", "bytes_out", "passage_cache_hits",
+        "passage_cache_misses", "passage_cache_bytes" };
     char *r = req(c, "STATS");
     for (size_t i = 0; i < sizeof stats / sizeof *stats; i++) {
         char k[64];
@@ -1059,6 +1060,49 @@ Test(daemon, toobig)
     free(log);
 }
 
+/* The passage cache: a hit the second time a connection's worker shows
+ * the same passages, the same replies either way, and none with
+ * --passage-cache 0. */
+static uint64_t stat_of(cl *c, const char *name)
+{
+    char *r = req(c, "STATS");
+    char k[64];
+    snprintf(k, sizeof k, "stat %s ", name);
+    const char *at = strstr(r, k);
+    cr_assert(at, "no %s in %s", name, r);
+    uint64_t v = strtoull(at + strlen(k), NULL, 10);
+    free(r);
+    return v;
+}
+
+Test(daemon, passage_cache)
+{
+    for (int on = 1; on >= 0; on--) {
+        daemon_t d;
+        const char *const off[] = { "--passage-cache", "0", "--threads", "1", NULL };
+        const char *const dflt[] = { "--threads", "1", NULL };
+        start(&d, on ? dflt : off);
+        cl *c = cl_open(d.port);
+        char *a = req(c, "SEARCH :limit=3 fox");
+        char *b = req(c, "SEARCH :limit=3 fox");
+        /* Equal up to the timing at the end (us=N). */
+        char *ua = strstr(a, " us="), *ub = strstr(b, " us=");
+        cr_assert(ua && ub, "%s", a);
+        cr_expect(strstr(a, "\nsnippet ") && ua - a == ub - b && !memcmp(a, b, (size_t)(ua - a)),
+                  "replies differ:\n%s\n%s", a, b);
+        free(a);
+        free(b);
+        uint64_t hits = stat_of(c, "passage_cache_hits"), misses = stat_of(c, "passage_cache_misses");
+        uint64_t bytes = stat_of(c, "passage_cache_bytes");
+        if (on) cr_expect(hits >= 1 && misses >= 1 && bytes > 0, "hits %llu misses %llu bytes %llu",
+                          (unsigned long long)hits, (unsigned long long)misses, (unsigned long long)bytes);
+        else cr_expect(hits == 0 && misses == 0 && bytes == 0, "cache off, yet hits %llu misses %llu",
+                       (unsigned long long)hits, (unsigned long long)misses);
+        cl_close(c);
+        cr_expect_eq(stop(&d), 0);
+    }
+}
+
 Test(daemon, ipv6)
 {
     daemon_t d;
@@ -1098,6 +1142,9 @@ Test(daemon, bad_arguments)
         { { "--idle-timeout", "x", NULL }, 2, "--idle-timeout" },
         { { "--query-budget", "0", NULL }, 2, "--query-budget" },
         { { "--max-reply", "10", NULL }, 2, "--max-reply" },
+        { { "--passage-cache", "lots", NULL }, 2, "--passage-cache" },
+        { { "--passage-cache", "-1M", NULL }, 2, "--passage-cache" },
+        { { "--passage-cache", "2T", NULL }, 2, "--passage-cache" },
         { { "--log-level", "loud", NULL }, 2, "--log-level" },
         { { "--password-file", "/nonexistent/pw", NULL }, 2, "--password-file" },
         { { "--frobnicate", NULL }, 2, "--frobnicate" },
