@@ -25,6 +25,8 @@
 #   CPQ_LOAD_GEN_THREADS=1         load generator threads
 #   CPQ_LOAD_SEARCH_OPTS=          options for every SEARCH (e.g. ":snippet=0")
 #   CPQ_LOAD_CPQD_ARGS=            more cpqd options (e.g. "--passage-cache 0")
+#   CPQ_LOAD_NICE=5                SEARCH is also run with the generator at this nice
+#                                  level ("" to skip those rows; see bench/README.md)
 #   CPQ_LOAD_RATES="10000 15000 20000"  SEARCH open loop (load --rate): offered
 #                                  queries/s at CPQ_LOAD_RATE_CONNS=64 connections
 #                                  ("" to skip)
@@ -50,6 +52,7 @@ gen_threads=${CPQ_LOAD_GEN_THREADS:-1}
 search_opts=${CPQ_LOAD_SEARCH_OPTS:-}
 read -r -a cpqd_args <<<"${CPQ_LOAD_CPQD_ARGS:-}"
 rates=${CPQ_LOAD_RATES-10000 15000 20000}
+gen_nice=${CPQ_LOAD_NICE-5}
 rate_conns=${CPQ_LOAD_RATE_CONNS:-64}
 index=${CPQ_LOAD_INDEX:-/tmp/cpq-load/gcide.cpqx}
 out=${CPQ_BENCH_OUT:-}
@@ -163,6 +166,12 @@ for c in $conns; do
         --queries "$queries" --search-opts "$search_opts"
     run "cpq nosnip $c 1" "$cpid" --port "$cport" --conns "$c" --pipeline 1 --mode search \
         --queries "$queries" --search-opts ":snippet=0${search_opts:+ $search_opts}"
+    if [ -n "$gen_nice" ]; then
+        pinned=(nice -n "$gen_nice")
+        run "cpq nice $c 1" "$cpid" --port "$cport" --conns "$c" --pipeline 1 --mode search \
+            --queries "$queries" --search-opts "$search_opts"
+        pinned=()
+    fi
 done
 
 for rt in $rates; do
@@ -201,6 +210,17 @@ ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { print
         printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" "${cpu[$k]}" "${errs[$k]}" \
             "${rps[$n]}" "$(ms "${p50[$n]}")" "$(ms "${p99[$n]}")" "${cpu[$n]}"
     done
+    if [ -n "$gen_nice" ]; then
+        echo
+        echo "### SEARCH with snippets, the generator at nice $gen_nice (cpqd at 0): the scheduler prefers cpqd's workers when both want a core"
+        echo
+        echo "| conns | queries/s | p50 ms | p99 ms | server CPU us/query | errors |"
+        echo "|---|---|---|---|---|---|"
+        for c in $conns; do
+            k="cpq nice $c 1"
+            printf '| %s | %s | %s | %s | %s | %s |\n' "$c" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" "${cpu[$k]}" "${errs[$k]}"
+        done
+    fi
     if [ -n "$rates" ]; then
         echo
         echo "### SEARCH with snippets, open loop: $rate_conns connections offered a fixed rate (load --rate; latency from when each query was due)"
