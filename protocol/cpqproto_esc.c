@@ -5,6 +5,7 @@
  * (and without SP in token mode), and unescaping the result gives the
  * bytes back.  Unescaping is strict: only \\ \n \r \t \xHH are accepted.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "cpqproto_int.h"
@@ -67,6 +68,22 @@ int cpq_proto_tag_valid(const char *s, size_t n)
 
 static const char hexdig[] = "0123456789abcdef";
 
+/* Eight bytes at a time: 1 when none of the word's bytes ends a plain run -
+ * a byte below `lo` (0x20, or 0x21 in tokens to take SP too), DEL, '\\' or
+ * a byte >= 0x80.  The "has a byte below n" and "has a zero byte" tests are
+ * the exact classic ones (n <= 0x80): a borrow only reaches a higher byte
+ * from a byte that is itself flagged. */
+static int plain8(const unsigned char *p, uint64_t lo)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t x;
+    memcpy(&x, p, 8);
+    uint64_t below = (x - ones * lo) & ~x;
+    uint64_t del = x ^ (ones * 0x7f), bs = x ^ (ones * '\\');
+    uint64_t zero = ((del - ones) & ~del) | ((bs - ones) & ~bs);
+    return ((below | zero | x) & highs) == 0;
+}
+
 size_t cpq_proto_escape(char *dst, size_t cap, const char *src, size_t len, unsigned flags)
 {
     const unsigned char *s = (const unsigned char *)src;
@@ -88,6 +105,9 @@ size_t cpq_proto_escape(char *dst, size_t cap, const char *src, size_t len, unsi
          * copied as it is, in one piece: most text is such runs. */
         if (c >= 0x20 && c < 0x7F && c != '\\' && (c != ' ' || !(flags & CPQ_PROTO_ESC_TOKEN))) {
             size_t r = i + 1;
+            uint64_t lo = (flags & CPQ_PROTO_ESC_TOKEN) ? 0x21 : 0x20;
+            while (len - r >= 8 && plain8(s + r, lo))
+                r += 8;
             while (r < len && s[r] >= 0x20 && s[r] < 0x7F && s[r] != '\\' &&
                    (s[r] != ' ' || !(flags & CPQ_PROTO_ESC_TOKEN)))
                 r++;

@@ -865,6 +865,30 @@ Test(proto, escape_examples)
     cr_assert_eq(cpq_proto_escape(NULL, 0, "ab", 2, 0), 2);
 }
 
+/* Long plain runs (escaped eight bytes at a time) with one byte of every
+ * value at every offset of the run: the result is the plain text with
+ * that byte escaped exactly as on its own. */
+Test(proto, escape_long_runs)
+{
+    char in[80], want[400], one[8];
+    for (unsigned flags = 0; flags <= CPQ_PROTO_ESC_TOKEN; flags++)
+        for (unsigned v = 0; v < 256; v++)
+            for (size_t at = 0; at < 70; at++) {
+                memset(in, 'q', sizeof in);
+                in[at] = (char)v;
+                size_t k = cpq_proto_escape(one, sizeof one, in + at, 1, flags);
+                size_t w = 0;
+                memcpy(want, in, at);
+                w = at;
+                memcpy(want + w, one, k);
+                w += k;
+                memcpy(want + w, in + at + 1, sizeof in - at - 1);
+                w += sizeof in - at - 1;
+                want[w] = '\0';
+                cr_assert_str_eq(esc(in, sizeof in, flags), want, "byte 0x%02x at %zu, flags %u", v, at, flags);
+            }
+}
+
 static long unesc(const char *s, char *out, size_t cap)
 {
     return cpq_proto_unescape(out, cap, hold(s, strlen(s)), strlen(s));
