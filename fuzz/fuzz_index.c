@@ -60,6 +60,25 @@ static void exercise(const cpq_index *ix)
             cpq_fetch_passage_full(f, p, &txt, &len, &pi, &di);
         }
         cpq_fetch_doc(f, 0, &txt, &len);
+        /* Through a passage cache small enough to evict: the same answers
+         * as the plain fetcher, twice (a miss, then a hit). */
+        cpq_fetch *fc;
+        if (cpq_fetch_create(ix, &fc) == CPQ_OK) {
+            if (cpq_fetch_set_cache(fc, 4096) == CPQ_OK)
+                for (int round = 0; round < 2; round++)
+                    for (uint32_t p = 0; p < 8; p++) {
+                        const char *t2;
+                        size_t l2;
+                        cpq_passage_info pi2;
+                        cpq_doc_info di2;
+                        int a = cpq_fetch_passage_full(f, p, &txt, &len, &pi, &di);
+                        int b = cpq_fetch_passage_full(fc, p, &t2, &l2, &pi2, &di2);
+                        if (a != b || (a == CPQ_OK && (len != l2 || memcmp(txt, t2, len) || pi.doc != pi2.doc
+                                                       || pi.start != pi2.start || di.id != di2.id)))
+                            abort();
+                    }
+            cpq_fetch_free(fc);
+        }
         cpq_fetch_free(f);
     }
 }
