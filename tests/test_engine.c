@@ -53,6 +53,17 @@ static void setup(void)
     cr_assert_eq(cpq_builder_create(&o, path, &b, &e), CPQ_OK, "%s", e.msg);
     for (size_t i = 0; i < NDOCS; i++)
         cr_assert_eq(cpq_builder_add(b, docs[i].id, strlen(docs[i].id), docs[i].text, docs[i].len, &e), CPQ_OK);
+    /* And documents of four words only, so that phrases of three and four
+     * different words match often (the Zipf-ish corpus makes them rare). */
+    uint64_t s = 17;
+    for (size_t i = 0; i < 300; i++) {
+        char id[32], text[40 * 5];
+        size_t len = 0;
+        snprintf(id, sizeof id, "dense-%03zu", i);
+        for (size_t w = 0; w < 40; w++)
+            len += (size_t)snprintf(text + len, sizeof text - len, "%sw%ua", w ? " " : "", (unsigned)(tu_rand(&s) % 4));
+        cr_assert_eq(cpq_builder_add(b, id, strlen(id), text, len, &e), CPQ_OK);
+    }
     cr_assert_eq(cpq_builder_finish(b, &e), CPQ_OK, "%s", e.msg);
     cpq_builder_free(b);
     tu_free_corpus(docs, NDOCS);
@@ -330,7 +341,10 @@ Test(engine, unions_intersections_phrases)
         "\"w0a w1a\"", "\"w1a w0a w0a\"", "\"w0a w1a w0a w1a\"", "w0a NEAR/2 w3a", "\"w0a w1a\" NEAR/5 w2a", "w1* w2a", "+w3* -w30a",
         "(w1a OR w2a) AND w3a", "w1a AND (w2a OR w5a) NOT w7a", "café naïve", "東京", "w99a nosuchword",
         "+nosuchword w1a", "w0as w0aing", "+\"w0a w1a\" +w2a", "+w5a +(w0a NEAR/3 w1a) w2a",
-        "+\"w1a w0a\" +\"w0a w1a\" -w3a", "+w0a +w1a +w0a w2a +w1a", "w0a w1a w0a w5a w1a w0a", "w3a w3a -w1a w3a", "2015 résumé w4a", "w2a OR w4a OR w6a OR w8a OR w10a OR w12a",
+        "+\"w1a w0a\" +\"w0a w1a\" -w3a", "+w0a +w1a +w0a w2a +w1a", "w0a w1a w0a w5a w1a w0a",
+        /* Phrases of three words or more (their two rarest are checked first). */
+        "\"w0a w1a w2a\"", "\"w2a w0a w1a w0a\"", "\"w0a w1a w0a w2a\"", "\"w1a w0a w2a w0a w1a\"", "+\"w0a w1a w2a\" +w3a",
+        "\"w0a w1a w2a\" NEAR/4 w3a", "\"w3a w0a w1a\" w2a", "w3a w3a -w1a w3a", "2015 résumé w4a", "w2a OR w4a OR w6a OR w8a OR w10a OR w12a",
     };
     for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
         check_query(qs[i], 0, 0, 10, 0, CPQ_BM25_K1, CPQ_BM25_B);
