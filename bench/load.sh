@@ -179,6 +179,8 @@ for rt in $rates; do
         --queries "$queries" --search-opts "$search_opts" --rate "$rt"
 done
 
+# One table row: LABEL, then run KEY's rate, p50, p99 (ms), CPU and errors.
+row() { printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "${rps[$2]}" "$(ms "${p50[$2]}")" "$(ms "${p99[$2]}")" "${cpu[$2]}" "${errs[$2]}"; }
 ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
 ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }' || printf -- '-'; }
 {
@@ -216,10 +218,7 @@ ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { print
         echo
         echo "| conns | queries/s | p50 ms | p99 ms | server CPU us/query | errors |"
         echo "|---|---|---|---|---|---|"
-        for c in $conns; do
-            k="cpq nice $c 1"
-            printf '| %s | %s | %s | %s | %s | %s |\n' "$c" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" "${cpu[$k]}" "${errs[$k]}"
-        done
+        for c in $conns; do row "$c" "cpq nice $c 1"; done
     fi
     if [ -n "$rates" ]; then
         echo
@@ -227,9 +226,6 @@ ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { print
         echo
         echo "| offered q/s | achieved q/s | p50 ms | p99 ms | server CPU us/query | errors |"
         echo "|---|---|---|---|---|---|"
-        for rt in $rates; do
-            k="cpq rate $rt"
-            printf '| %s | %s | %s | %s | %s | %s |\n' "$rt" "${rps[$k]}" "$(ms "${p50[$k]}")" "$(ms "${p99[$k]}")" "${cpu[$k]}" "${errs[$k]}"
-        done
+        for rt in $rates; do row "$rt" "cpq rate $rt"; done
     fi
 } | tee -a "${out:-/dev/null}"

@@ -134,6 +134,11 @@ size_t cpq_block_encode(uint32_t prev, const uint32_t *ids, const uint32_t *tfs,
     return o;
 }
 
+/* The running id in 64 bits never wraps (at most 128 gaps below 2^32 each,
+ * from at most 2^32 - 1; "none" starts it at -1), and it only grows, so
+ * checking the last id checks them all; a tf - 1 can be UINT32_MAX only at
+ * 32 bits.  No test inside the loops, which were a tenth of a cheap
+ * query's time with one. */
 size_t cpq_block_decode_ids(const uint8_t *in, size_t avail, uint32_t prev, size_t n, uint32_t *ids,
                             uint32_t *tfs, size_t *tfs_at, int *tfs_done)
 {
@@ -143,22 +148,25 @@ size_t cpq_block_decode_ids(const uint8_t *in, size_t avail, uint32_t prev, size
     if (gb > 32) return 0;
     size_t gs = cpq_pack_size(n, gb);
     if (avail - o < gs + 1) return 0;
-    *tfs_at = o + gs;
     unsigned tb = in[o + gs];
-    if (tb > 32 || avail - o - gs - 1 < cpq_pack_size(n, tb)) return 0;
-    if (tb == 32) {                /* a tf there may overflow: decode and check now */
-        *tfs_done = 1;
-        return cpq_block_decode(in, avail, prev, n, ids, tfs);
-    }
-    *tfs_done = 0;
+    size_t ts = cpq_pack_size(n, tb);
+    if (tb > 32 || avail - o - gs - 1 < ts) return 0;
     cpq_unpack(in + o, n, gb, ids);
     uint64_t id = prev == UINT32_MAX ? (uint64_t)-1 : prev;
     for (size_t i = 0; i < n; i++) {
         id += 1 + (uint64_t)ids[i];
         ids[i] = (uint32_t)id;
     }
-    if (id > UINT32_MAX - 1) return 0;
-    return o + gs + 1 + cpq_pack_size(n, tb);
+    if (id > UINT32_MAX - 1) return 0; /* UINT32_MAX is reserved for "none" */
+    *tfs_at = o + gs;
+    *tfs_done = tb == 32;              /* a tf there may overflow: decode and check now */
+    if (tb == 32) {
+        cpq_unpack(in + o + gs + 1, n, tb, tfs);
+        for (size_t i = 0; i < n; i++)
+            if (tfs[i] == UINT32_MAX) return 0;
+        for (size_t i = 0; i < n; i++) tfs[i] += 1;
+    }
+    return o + gs + 1 + ts;
 }
 
 void cpq_block_decode_tfs(const uint8_t *in, size_t n, uint32_t *tfs)
@@ -169,34 +177,9 @@ void cpq_block_decode_tfs(const uint8_t *in, size_t n, uint32_t *tfs)
 
 size_t cpq_block_decode(const uint8_t *in, size_t avail, uint32_t prev, size_t n, uint32_t *ids, uint32_t *tfs)
 {
-    if (n == 0 || n > CPQ_BLOCK || avail < 1) return 0;
-    size_t o = 0;
-    unsigned gb = in[o++];
-    if (gb > 32) return 0;
-    size_t gs = cpq_pack_size(n, gb);
-    if (avail - o < gs + 1) return 0;
-    cpq_unpack(in + o, n, gb, ids);
-    o += gs;
-    unsigned tb = in[o++];
-    if (tb > 32) return 0;
-    size_t ts = cpq_pack_size(n, tb);
-    if (avail - o < ts) return 0;
-    cpq_unpack(in + o, n, tb, tfs);
-    o += ts;
-    /* The running id in 64 bits never wraps (at most 128 gaps below 2^32
-     * each, from at most 2^32 - 1; "none" starts it at -1), and it only
-     * grows, so checking the last id checks them all; a tf - 1 can be
-     * UINT32_MAX only at 32 bits.  No test inside the loops, which were
-     * a tenth of a cheap query's time with one. */
-    uint64_t id = prev == UINT32_MAX ? (uint64_t)-1 : prev;
-    for (size_t i = 0; i < n; i++) {
-        id += 1 + (uint64_t)ids[i];
-        ids[i] = (uint32_t)id;
-    }
-    if (id > UINT32_MAX - 1) return 0; /* UINT32_MAX is reserved for "none" */
-    if (tb == 32)
-        for (size_t i = 0; i < n; i++)
-            if (tfs[i] == UINT32_MAX) return 0;
-    for (size_t i = 0; i < n; i++) tfs[i] += 1;
-    return o;
+    size_t at;
+    int done;
+    size_t used = cpq_block_decode_ids(in, avail, prev, n, ids, tfs, &at, &done);
+    if (used && !done) cpq_block_decode_tfs(in + at, n, tfs);
+    return used;
 }
