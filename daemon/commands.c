@@ -332,28 +332,43 @@ static double budget_ms(const cpqd_cmd *c, const cpq_proto_search *so)
     return (double)b;
 }
 
+/* SEARCH and COUNT: parse the options and the query, and run it (COUNT:
+ * no hits, the exact count).  0 with *r filled; -1 with the reply written. */
+static int run_search(cpqd_cmd *c, const cpq_proto_req *req, int count, cpq_proto_search *so,
+                      cpq_query **q, cpq_results *r)
+{
+    cpq_errinfo e;
+    memset(&e, 0, sizeof e);
+    if (parse_opts(c, req, so) != 0 || parse_query(c, req, &req->args, so->all, q) != 0) return -1;
+    cpq_search_opts o;
+    cpq_search_opts_default(&o);
+    if (count) {
+        o.limit = 0;
+        o.flags = CPQ_SEARCH_EXACT_COUNT;
+    } else {
+        o.limit = so->limit;
+        o.offset = so->offset;
+        if (so->has_k1) o.k1 = (float)so->k1;
+        if (so->has_b) o.b = (float)so->b;
+        o.flags = so->exact ? CPQ_SEARCH_EXACT_COUNT : 0u;
+    }
+    if (so->group) o.flags |= CPQ_SEARCH_GROUP;
+    o.max_ms = budget_ms(c, so);
+    int rc = cpq_search(c->gen->ix, *q, &o, r, &e);
+    if (rc != CPQ_OK) {
+        fail_engine(c, rc, &e);
+        return -1;
+    }
+    return 0;
+}
+
 static void cmd_search(cpqd_cmd *c, const cpqd_session *s, const cpq_proto_req *req)
 {
     cpq_proto_search so;
     cpq_query *q = NULL;
     cpq_results r;
-    cpq_errinfo e;
     memset(&r, 0, sizeof r);
-    memset(&e, 0, sizeof e);
-    if (parse_opts(c, req, &so) != 0 || parse_query(c, req, &req->args, so.all, &q) != 0) goto done;
-    cpq_search_opts o;
-    cpq_search_opts_default(&o);
-    o.limit = so.limit;
-    o.offset = so.offset;
-    if (so.has_k1) o.k1 = (float)so.k1;
-    if (so.has_b) o.b = (float)so.b;
-    o.flags = (so.group ? CPQ_SEARCH_GROUP : 0u) | (so.exact ? CPQ_SEARCH_EXACT_COUNT : 0u);
-    o.max_ms = budget_ms(c, &so);
-    int rc = cpq_search(c->gen->ix, q, &o, &r, &e);
-    if (rc != CPQ_OK) {
-        fail_engine(c, rc, &e);
-        goto done;
-    }
+    if (run_search(c, req, 0, &so, &q, &r) != 0) goto done;
     for (size_t i = 0; i < r.nhits; i++)
         if (write_hit(c, &so, q, (uint64_t)so.offset + i + 1, &r.hits[i]) != 0) goto done;
     uint64_t us = elapsed(c);
@@ -378,20 +393,8 @@ static void cmd_count(cpqd_cmd *c, const cpqd_session *s, const cpq_proto_req *r
     cpq_proto_search so;
     cpq_query *q = NULL;
     cpq_results r;
-    cpq_errinfo e;
     memset(&r, 0, sizeof r);
-    memset(&e, 0, sizeof e);
-    if (parse_opts(c, req, &so) != 0 || parse_query(c, req, &req->args, so.all, &q) != 0) goto done;
-    cpq_search_opts o;
-    cpq_search_opts_default(&o);
-    o.limit = 0;
-    o.flags = CPQ_SEARCH_EXACT_COUNT | (so.group ? CPQ_SEARCH_GROUP : 0u);
-    o.max_ms = budget_ms(c, &so);
-    int rc = cpq_search(c->gen->ix, q, &o, &r, &e);
-    if (rc != CPQ_OK) {
-        fail_engine(c, rc, &e);
-        goto done;
-    }
+    if (run_search(c, req, 1, &so, &q, &r) != 0) goto done;
     uint64_t us = elapsed(c);
     cpq_rw_ok(&c->rw);
     cpq_rw_u64(&c->rw, "count", r.total);

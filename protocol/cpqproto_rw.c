@@ -124,6 +124,17 @@ static void add(cpq_rw *w, const char *s)
     cpq_pbuf_add(w->b, s, strlen(s));
 }
 
+/* A JSON reply's opening: the brace and, when the request had one, its tag. */
+static void json_open(cpq_rw *w)
+{
+    add(w, "{");
+    if (w->tag[0]) {
+        add(w, "\"tag\":\"");
+        add(w, w->tag);
+        add(w, "\",");
+    }
+}
+
 /* End what is open: a text record line, a JSON array/object. */
 static void close_open(cpq_rw *w)
 {
@@ -179,12 +190,7 @@ void cpq_rw_begin(cpq_rw *w, cpq_pbuf *b, int json, const cpq_proto_str *tag)
     w->kw[0] = '\0';
     w->nfields = 0;
     if (w->json) {
-        add(w, "{");
-        if (w->tag[0]) {
-            add(w, "\"tag\":\"");
-            add(w, w->tag);
-            add(w, "\",");
-        }
+        json_open(w);
         add(w, "\"ok\":true");
     }
 }
@@ -578,12 +584,7 @@ void cpq_rw_err(cpq_rw *w, int code, const char *fmt, ...)
     saved = b->max;
     b->max = SIZE_MAX;
     if (w->json) {
-        add(w, "{");
-        if (w->tag[0]) {
-            add(w, "\"tag\":\"");
-            add(w, w->tag);
-            add(w, "\",");
-        }
+        json_open(w);
         add(w, "\"ok\":false,\"code\":\"");
         add(w, name);
         add(w, "\",\"message\":");
