@@ -157,8 +157,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "cpq: %s: %s\n", pwfile, strerror(errno));
             return CPQT_EXIT_USAGE;
         }
-    } else if (getenv("CPQ_PASSWORD") != NULL && getenv("CPQ_PASSWORD")[0] != '\0') {
-        t.password = strdup(getenv("CPQ_PASSWORD"));
+    } else {
+        const char *pw = getenv("CPQ_PASSWORD");
+        if (pw != NULL && pw[0] != '\0')
+            t.password = strdup(pw);
     }
 
     int st;
