@@ -161,10 +161,9 @@ size_t cpq_block_decode_ids(const uint8_t *in, size_t avail, uint32_t prev, size
     *tfs_at = o + gs;
     *tfs_done = tb == 32;              /* a tf there may overflow: decode and check now */
     if (tb == 32) {
-        cpq_unpack(in + o + gs + 1, n, tb, tfs);
+        cpq_block_decode_tfs(in + o + gs, n, tfs);
         for (size_t i = 0; i < n; i++)
-            if (tfs[i] == UINT32_MAX) return 0;
-        for (size_t i = 0; i < n; i++) tfs[i] += 1;
+            if (tfs[i] == 0) return 0;     /* tf - 1 was UINT32_MAX: the + 1 wrapped */
     }
     return o + gs + 1 + ts;
 }
