@@ -10,10 +10,11 @@
  * them through pytrec_eval (trec_eval's definitions; see the metric_*
  * functions).  Everything else goes to standard error.
  *
- * Ranking lives in one place, rank_query().  Until the query engine exists
- * it is an exact, exhaustive BM25 over passages, grouped by document: a
- * document scores as its best passage.  When the engine lands, that function
- * (and the ranker it uses) is what changes; the rest only measures.
+ * Ranking lives in one place, rank_query().  By default it is the query
+ * engine (rank_engine: the text searched as a ranked union, grouped by
+ * document); --ranker exhaustive swaps in an exact, exhaustive BM25 over
+ * passages, grouped the same way (a document scores as its best passage),
+ * kept as a reference for the engine.  The rest only measures.
  *
  * Exit status: 0 success, 1 failure (bad input, I/O, a selftest mismatch),
  * 2 usage.
@@ -175,7 +176,7 @@ static size_t select_top(const uint32_t *cand, size_t n, const double *score, si
 }
 
 /* ===================================================================== */
-/* The ranker: the one part the query engine will replace                */
+/* The rankers: the query engine, and an exhaustive reference            */
 /* ===================================================================== */
 
 typedef struct qterm {
@@ -284,13 +285,14 @@ static int cmp_qterm(const void *a, const void *b)
     return strcmp(((const qterm *)a)->text, ((const qterm *)b)->text);
 }
 
-/* Rank one query: analyse text like the index was, score every passage
- * holding any of its terms with BM25 (the union, no pruning), score each
- * document as its best passage, and put the best min(cap, matching) in
- * out[], best first, ties to the lower document number.  *n receives the
- * count.  Returns CPQ_OK, CPQ_ENOMEM or CPQ_ECORRUPT (named in e).
+/* Rank one query: with the engine (rank_engine), or with the exhaustive
+ * reference: analyse text like the index was, score every passage holding
+ * any of its terms with BM25 (the union, no pruning), score each document
+ * as its best passage, and put the best min(cap, matching) in out[], best
+ * first, ties to the lower document number.  *n receives the count.
+ * Returns CPQ_OK, CPQ_ENOMEM or CPQ_ECORRUPT (named in e).
  *
- * This is the function the query engine replaces.  Known slowness: it walks
+ * The reference is exact by construction.  Known slowness: it walks
  * every posting of every term, and touches the accumulators of every
  * matching passage; fine for collections of 10^5 passages, not for 10^8. */
 /* The engine: the query text is natural language, not query syntax, so the
