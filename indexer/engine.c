@@ -389,9 +389,10 @@ static uint32_t conj_next_match(it *x, uint32_t d)
      * and 2,286 all four words, but few hold `be` two places from `not`:
      * the frequent words' blocks were decoded for nothing. */
     int pair = x->kind == IT_PHRASE && x->lead && x->nlead >= 3;
+    it **v = x->lead ? x->lead : x->kids;
+    size_t nv = pair ? 2 : x->lead ? x->nlead : x->nkids;
     for (;;) {
-        d = pair ? conj_align(x->lead, 2, d)
-            : x->lead ? conj_align(x->lead, x->nlead, d) : conj_align(x->kids, x->nkids, d);
+        d = conj_align(v, nv, d);
         if (d == CPQ_END || x->en->stop || x->en->oom || x->en->corrupt) return x->doc = CPQ_END;
         x->doc = d;
         x->pending = 0;
